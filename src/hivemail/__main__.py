@@ -1,0 +1,3 @@
+from hivemail.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""The one storage interface; the embedded and PostgreSQL backends implement it.
+
+Every method is a coroutine and none blocks the event loop: a backend runs
+its disk and database work off the loop. Mailboxes are named by their full
+name within an account (``SEPARATOR`` between levels; ``INBOX`` matched
+case-insensitively); messages by UID.
+
+Durability contract: when :meth:`deliver` or :meth:`append` returns, the
+message bytes and its index row are on stable storage (file and directory
+fsynced, transaction committed). A crash at any instant leaves a message
+whole or absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from hivemail.mailstore.errors import MailError
+from hivemail.mailstore.types import (
+    AccountInfo,
+    AppendResult,
+    Changes,
+    CheckReport,
+    FlagMode,
+    FlagUpdate,
+    MailboxInfo,
+    MailboxSnapshot,
+    MailboxStatus,
+    MessageMeta,
+    Recipient,
+)
+
+
+class MailStore(Protocol):
+    # -- life cycle -------------------------------------------------------
+    async def open(self) -> None:
+        """Create or migrate the schema, remove orphans left by a crash."""
+
+    async def close(self) -> None: ...
+
+    # -- accounts, domains, aliases ----------------------------------------
+    async def create_account(self, name: str, password_hash: str, scram: str = "") -> AccountInfo:
+        """Create an account with the default mailboxes; its domain becomes local.
+        Raises MailError(EXISTS)."""
+
+    async def get_account(self, name: str) -> AccountInfo | None: ...
+
+    async def list_accounts(self) -> list[AccountInfo]: ...
+
+    async def set_password(self, name: str, password_hash: str, scram: str = "") -> None: ...
+
+    async def set_account_setting(self, name: str, key: str, value: str) -> None: ...
+
+    async def delete_account(self, name: str) -> None:
+        """Delete the account, its mailboxes and its messages (blobs unreferenced)."""
+
+    async def add_domain(self, domain: str) -> None: ...
+
+    async def list_domains(self) -> list[str]: ...
+
+    async def add_alias(self, address: str, account: str) -> None: ...
+
+    async def resolve_address(self, address: str) -> str | None:
+        """The account name an address delivers to (alias or account), or None.
+        The caller strips ``+detail`` first."""
+
+    # -- mailboxes ---------------------------------------------------------
+    async def list_mailboxes(self, account: str) -> list[MailboxInfo]: ...
+
+    async def get_mailbox(self, account: str, name: str) -> MailboxInfo:
+        """Raises MailError(NOT_FOUND)."""
+
+    async def create_mailbox(self, account: str, name: str, special_use: str | None = None) -> MailboxInfo:
+        """Creates missing parents too. Raises EXISTS, BAD_NAME."""
+
+    async def delete_mailbox(self, account: str, name: str) -> None:
+        """Deletes the mailbox and its messages; children stay (RFC 9051 6.3.5).
+        INBOX cannot be deleted (NOT_ALLOWED)."""
+
+    async def rename_mailbox(self, account: str, old: str, new: str) -> None:
+        """Renames with all children. Renaming INBOX moves its messages into a
+        new mailbox and leaves INBOX empty (RFC 9051 6.3.6)."""
+
+    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None: ...
+
+    async def mailbox_status(self, account: str, name: str) -> MailboxStatus: ...
+
+    # -- messages ----------------------------------------------------------
+    async def deliver(
+        self,
+        recipients: Sequence[Recipient],
+        raw: bytes,
+        analysis: bytes,
+        internal_date: datetime | None = None,
+    ) -> list[AppendResult | MailError]:
+        """Store one message for many recipients: the bytes once (content
+        addressed, reference counted), one index row per recipient. Returns one
+        result per recipient, in order; one failing recipient does not fail the
+        others. ``raw`` is already CRLF-normalised; ``analysis`` is the
+        serialized MIME analysis (``hivemail.mime``)."""
+
+    async def append(
+        self,
+        account: str,
+        mailbox: str,
+        raw: bytes,
+        analysis: bytes,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> AppendResult: ...
+
+    async def snapshot(self, account: str, mailbox: str) -> MailboxSnapshot:
+        """All messages' metadata at one consistent point (no bodies)."""
+
+    async def fetch_meta(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageMeta]:
+        """Metadata of the UIDs still present, ascending."""
+
+    async def read_analysis(self, mailbox_id: int, uid: int) -> bytes:
+        """The serialized MIME analysis stored at delivery. Raises EXPUNGED."""
+
+    def blob_path(self, blob_id: str) -> str:
+        """Path of the stored bytes of a message, for streaming (embedded);
+        a backend without files returns "" and serves :meth:`read_blob`."""
+
+    async def read_blob(self, blob_id: str, start: int = 0, end: int | None = None) -> bytes: ...
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: Iterable[str],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[FlagUpdate], list[int]]:
+        """Change flags; returns (updates actually made, UIDs that failed the
+        UNCHANGEDSINCE test). UIDs that are gone are ignored."""
+
+    async def copy(self, mailbox_id: int, uids: Sequence[int], account: str, target: str) -> list[tuple[int, int]]:
+        """Copy into ``target``; returns [(source uid, new uid)]. Shares blobs."""
+
+    async def move(self, mailbox_id: int, uids: Sequence[int], account: str, target: str) -> list[tuple[int, int]]:
+        """Copy then expunge atomically (RFC 6851)."""
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        """Remove messages flagged \\Deleted (only those in ``uids`` if given);
+        returns the expunged UIDs."""
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        """Everything the change log holds after ``modseq``."""
+
+    async def wait_for_change(self, mailbox_id: int, modseq: int, timeout: float | None = None) -> bool:
+        """Wait until the mailbox's HIGHESTMODSEQ passes ``modseq`` — by a
+        change from any connection or any process on the same store. Returns
+        False on timeout."""
+
+    # -- maintenance -------------------------------------------------------
+    async def check(self, repair: bool = False) -> CheckReport:
+        """Verify that index and files agree; repair what can be repaired."""
+
+
+__all__ = ["MailStore", "MailError"]
