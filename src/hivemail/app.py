@@ -1,0 +1,89 @@
+"""Composition root: the one place that names concrete backends and wires
+listeners to sessions. Everything else receives its collaborators."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from hivemail.config import Config, parse_hostport
+from hivemail.mailstore import MailStore
+from hivemail.net.listeners import ConnectionLimits, Handler, Listener
+from hivemail.net.tls import ensure_self_signed, server_context
+
+log = logging.getLogger("hivemail")
+
+
+def open_store(config: Config) -> MailStore:
+    from hivemail.mailstore.embedded.store import EmbeddedStore
+
+    return EmbeddedStore(Path(config.data_dir))
+
+
+def tls_context(config: Config):
+    if config.tls.cert and config.tls.key:
+        return server_context(Path(config.tls.cert), Path(config.tls.key))
+    cert, key = ensure_self_signed(Path(config.data_dir), config.hostname)
+    return server_context(cert, key)
+
+
+def build_listeners(config: Config, store: MailStore) -> list[Listener]:
+    from hivemail.lmtp import session as lmtp_session
+
+    limits = ConnectionLimits(config.limits.max_connections, config.limits.max_connections_per_ip)
+    tls = None
+    listeners: list[Listener] = []
+    smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
+
+    def add(name: str, address: str, handler: Handler, refusal: bytes, implicit_tls: bool = False) -> None:
+        nonlocal tls
+        if not address:
+            return
+        host, port = parse_hostport(address)
+        ctx = None
+        if implicit_tls:
+            tls = tls or tls_context(config)
+            ctx = tls
+        listeners.append(Listener(name, host, port, handler, limits, refusal, ctx))
+
+    add("lmtp", config.listen.lmtp, lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal)
+    add("smtp", config.listen.smtp, lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal)
+    for name in ("imap", "imaps", "pop3", "pop3s"):
+        if getattr(config.listen, name):
+            log.warning("%s is not implemented yet; listener not started", name)
+    return listeners
+
+
+async def serve(config: Config, ready: Callable[[list[Listener]], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then close every listener cleanly."""
+    store = open_store(config)
+    await store.open()
+    listeners = build_listeners(config, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        for listener in listeners:
+            await listener.start()
+        if ready is not None:
+            ready(listeners)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await asyncio.gather(*(listener.stop() for listener in listeners), return_exceptions=True)
+        await store.close()
+
+
+def run(config: Config, ready: Callable[[list[Listener]], None] | None = None) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop installs everywhere we run
+        asyncio.run(serve(config, ready))
+    else:
+        uvloop.run(serve(config, ready))

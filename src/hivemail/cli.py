@@ -1,0 +1,324 @@
+"""The ``hivemail`` command: serve, deliver, and administer accounts.
+
+Exit codes of ``deliver`` follow sysexits.h, which MTAs such as Postfix read
+to decide between bouncing and retrying: 0 stored, 67 unknown user, 75
+temporary failure (retry), 65 bad input, 73 cannot create (over quota or
+too big: permanent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from hivemail import __version__
+from hivemail.auth.passwords import hash_password, make_scram
+from hivemail.config import Config, ConfigError, load
+
+EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_CANTCREAT, EX_TEMPFAIL = 0, 64, 65, 67, 70, 73, 75
+
+DEMO_ACCOUNT = "demo@localhost"
+# Unprivileged defaults for `serve` with no listener named: a fresh clone
+# must start without root.
+DEMO_LISTEN = {
+    "imap": "127.0.0.1:1143",
+    "imaps": "127.0.0.1:1993",
+    "pop3": "127.0.0.1:1110",
+    "pop3s": "127.0.0.1:1995",
+    "lmtp": "127.0.0.1:2424",
+    "smtp": "127.0.0.1:2525",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", default=argparse.SUPPRESS, help="data directory (default ./hivemail-data)")
+    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file")
+
+    p = argparse.ArgumentParser(prog="hivemail", parents=[common], description="hivemail mail server")
+    p.add_argument("--version", action="version", version=f"hivemail {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", parents=[common], help="run the server in the foreground")
+    for name in DEMO_LISTEN:
+        s.add_argument(f"--{name}", metavar="HOST:PORT", help=f"{name.upper()} listener")
+    s.add_argument("--tls-cert", metavar="FILE")
+    s.add_argument("--tls-key", metavar="FILE")
+    s.add_argument("--hostname")
+    s.add_argument("--demo", action="store_true", help=f"create {DEMO_ACCOUNT} and listen on the default ports")
+
+    u = sub.add_parser("user", parents=[common], help="manage accounts")
+    us = u.add_subparsers(dest="action", required=True)
+    for action in ("add", "passwd"):
+        a = us.add_parser(action, parents=[common])
+        a.add_argument("address")
+        g = a.add_mutually_exclusive_group()
+        g.add_argument("--password")
+        g.add_argument("--password-stdin", action="store_true")
+    us.add_parser("list", parents=[common])
+    d = us.add_parser("del", parents=[common])
+    d.add_argument("address")
+
+    al = sub.add_parser("alias", parents=[common], help="manage aliases")
+    als = al.add_subparsers(dest="action", required=True)
+    a = als.add_parser("add", parents=[common])
+    a.add_argument("address")
+    a.add_argument("account")
+
+    m = sub.add_parser("mailbox", parents=[common], help="inspect mailboxes")
+    ms = m.add_subparsers(dest="action", required=True)
+    ml = ms.add_parser("list", parents=[common])
+    ml.add_argument("address")
+    ml.add_argument("--json", action="store_true")
+
+    dl = sub.add_parser("deliver", parents=[common], help="deliver one message from standard input")
+    dl.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    dl.add_argument("--from", dest="sender", default="", help="envelope sender (Return-Path)")
+
+    c = sub.add_parser("check", parents=[common], help="verify (and repair) the store")
+    c.add_argument("--repair", action="store_true")
+    return p
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    config_path = getattr(args, "config", None)
+    config = load(config_path)
+    data = getattr(args, "data", None)
+    if data is not None:
+        config = config.with_overrides(data_dir=data)
+    return config
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return args.password
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def with_store(config: Config, fn):
+    from hivemail.app import open_store
+
+    store = open_store(config)
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def cmd_user(config: Config, args: argparse.Namespace) -> int:
+    from hivemail.mailstore import MailError
+
+    async def go(store) -> int:
+        match args.action:
+            case "add" | "passwd":
+                password = read_password(args)
+                if not password:
+                    print("hivemail: empty password", file=sys.stderr)
+                    return EX_USAGE
+                h, scram = await asyncio.to_thread(lambda: (hash_password(password), make_scram(password)))
+                if args.action == "add":
+                    await store.create_account(args.address.lower(), h, scram)
+                else:
+                    await store.set_password(args.address.lower(), h, scram)
+            case "list":
+                for acc in await store.list_accounts():
+                    print(acc.name)
+            case "del":
+                await store.delete_account(args.address.lower())
+        return EX_OK
+
+    try:
+        return asyncio.run(with_store(config, go))
+    except MailError as e:
+        print(f"hivemail: {e.text}", file=sys.stderr)
+        return EX_DATAERR
+
+
+def cmd_alias(config: Config, args: argparse.Namespace) -> int:
+    async def go(store) -> int:
+        await store.add_alias(args.address.lower(), args.account.lower())
+        return EX_OK
+
+    return asyncio.run(with_store(config, go))
+
+
+def cmd_mailbox(config: Config, args: argparse.Namespace) -> int:
+    from hivemail.mailstore import MailError
+
+    async def go(store) -> int:
+        rows = []
+        for mb in await store.list_mailboxes(args.address.lower()):
+            st = await store.mailbox_status(args.address.lower(), mb.name)
+            rows.append({"name": mb.name, "messages": st.messages, "unseen": st.unseen, "bytes": st.size})
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            width = max([len("mailbox")] + [len(r["name"]) for r in rows])
+            print(f"{'mailbox':<{width}}  {'messages':>8}  {'unseen':>8}  {'bytes':>12}")
+            for r in rows:
+                print(f"{r['name']:<{width}}  {r['messages']:>8}  {r['unseen']:>8}  {r['bytes']:>12}")
+        return EX_OK
+
+    try:
+        return asyncio.run(with_store(config, go))
+    except MailError as e:
+        print(f"hivemail: {e.text}", file=sys.stderr)
+        return EX_NOUSER
+
+
+def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
+    from hivemail.lmtp import delivery
+    from hivemail.mailstore import AppendResult, ErrorKind, MailError, Recipient
+
+    data = sys.stdin.buffer.read(config.limits.max_message_size + 1)
+    if len(data) > config.limits.max_message_size:
+        print("hivemail: message too big", file=sys.stderr)
+        return EX_CANTCREAT
+
+    async def go(store) -> int:
+        resolved = [await delivery.resolve(store, config, a) for a in args.addresses]
+        unknown = [r.address for r in resolved if r.account is None]
+        if unknown:
+            print(f"hivemail: unknown user: {', '.join(unknown)}", file=sys.stderr)
+            return EX_NOUSER
+        trace = delivery.trace_headers(
+            config,
+            mail_from=args.sender,
+            helo="",
+            peer_ip="",
+            protocol="local",
+            recipients=[r.address for r in resolved],
+            session_id=delivery.new_session_id(),
+        )
+        results = await delivery.deliver(store, None, trace + data, [Recipient(r.account or "") for r in resolved])
+        worst = EX_OK
+        for r, res in zip(resolved, results):
+            if isinstance(res, AppendResult):
+                continue
+            assert isinstance(res, MailError)
+            print(f"hivemail: {r.address}: {res.text}", file=sys.stderr)
+            code = {ErrorKind.NOT_FOUND: EX_NOUSER, ErrorKind.NO_QUOTA: EX_CANTCREAT, ErrorKind.TOO_BIG: EX_CANTCREAT}
+            worst = max(worst, code.get(res.kind, EX_TEMPFAIL))
+        return worst
+
+    try:
+        return asyncio.run(with_store(config, go))
+    except Exception as e:  # anything unexpected: ask the MTA to retry, never lose mail
+        print(f"hivemail: delivery failed: {e}", file=sys.stderr)
+        return EX_TEMPFAIL
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    async def go(store) -> int:
+        report = await store.check(repair=args.repair)
+        for p in report.problems:
+            print(f"problem: {p}")
+        for r in report.repaired:
+            print(f"repaired: {r}")
+        if report.clean and not report.repaired:
+            print("store is clean")
+        return EX_OK if report.clean or args.repair else 1
+
+    return asyncio.run(with_store(config, go))
+
+
+def ensure_demo(config: Config) -> str:
+    """Create the demo account once; its password is kept in the data
+    directory so that every `make run` can print it."""
+    from hivemail.mailstore import ErrorKind, MailError
+
+    pw_file = Path(config.data_dir) / "demo-password"
+
+    async def go(store) -> str:
+        if await store.get_account(DEMO_ACCOUNT) is not None and pw_file.exists():
+            return pw_file.read_text().strip()
+        password = secrets.token_urlsafe(12)
+        h, scram = hash_password(password), make_scram(password)
+        try:
+            await store.create_account(DEMO_ACCOUNT, h, scram)
+        except MailError as e:
+            if e.kind is not ErrorKind.EXISTS:
+                raise
+            await store.set_password(DEMO_ACCOUNT, h, scram)
+        pw_file.write_text(password + "\n")
+        os.chmod(pw_file, 0o600)
+        return password
+
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    return asyncio.run(with_store(config, go))
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from hivemail import app
+
+    overrides = {f"listen.{n}": getattr(args, n) for n in DEMO_LISTEN if getattr(args, n)}
+    if args.tls_cert:
+        overrides["tls.cert"] = args.tls_cert
+    if args.tls_key:
+        overrides["tls.key"] = args.tls_key
+    if args.hostname:
+        overrides["hostname"] = args.hostname
+    if args.demo:
+        for n, addr in DEMO_LISTEN.items():
+            overrides.setdefault(f"listen.{n}", addr)
+    config = config.with_overrides(**overrides)
+    if bool(config.tls.cert) != bool(config.tls.key):
+        print("hivemail: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EX_USAGE
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    password = ensure_demo(config) if args.demo else None
+
+    def ready(listeners) -> None:
+        if password is None:
+            return
+        print("\nhivemail is running. Connect with:", file=sys.stderr)
+        print(f"  account   {DEMO_ACCOUNT}", file=sys.stderr)
+        print(f"  password  {password}", file=sys.stderr)
+        for lst in listeners:
+            print(f"  {lst.name:<9} {lst.host}:{lst.port}", file=sys.stderr)
+        print(
+            "  try       python3 -c \"import smtplib; s=smtplib.LMTP('127.0.0.1', "
+            f"{DEMO_LISTEN['lmtp'].rsplit(':', 1)[1]}); s.sendmail('me@example.com', '{DEMO_ACCOUNT}', "
+            "'Subject: hi\\r\\n\\r\\nhello\\r\\n')\"",
+            file=sys.stderr,
+        )
+        print(f"  then      hivemail --data {config.data_dir} mailbox list {DEMO_ACCOUNT}", file=sys.stderr)
+        print("Stop with Ctrl-C.\n", file=sys.stderr)
+
+    app.run(config, ready)
+    return EX_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = make_config(args)
+    except ConfigError as e:
+        print(f"hivemail: {e}", file=sys.stderr)
+        return EX_USAGE
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    commands = {
+        "serve": cmd_serve,
+        "user": cmd_user,
+        "alias": cmd_alias,
+        "mailbox": cmd_mailbox,
+        "deliver": cmd_deliver,
+        "check": cmd_check,
+    }
+    return commands[args.command](config, args)

@@ -1,0 +1,151 @@
+"""Configuration: frozen dataclasses loaded from a TOML file.
+
+Every key, its meaning and its default is documented in ``hivemail.toml`` at
+the top of the repository; that file and the dataclasses below must agree
+(``tests/unit/test_config.py`` checks it). Command-line flags override the
+file. There are no module-level settings: the loaded :class:`Config` is
+passed explicitly to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file or flag that cannot be used; the text says why."""
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """``host:port`` addresses; an empty string means the listener is off."""
+
+    imap: str = ""
+    imaps: str = ""
+    pop3: str = ""
+    pop3s: str = ""
+    lmtp: str = ""
+    smtp: str = ""
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    # With both empty, a self-signed certificate is made in the data
+    # directory on first start (tls-cert.pem / tls-key.pem).
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    # 50 MiB, as Postfix's message_size_limit is 10 MB and Gmail's 25 MB:
+    # large enough for real attachments, small enough to bound memory.
+    max_message_size: int = 50 * 1024 * 1024
+    # RFC 5321 4.5.3.1.4 asks for at least 512 octets; clients with long
+    # ESMTP parameters need more, and nothing needs more than a few KB.
+    smtp_max_command_line: int = 4096
+    smtp_max_recipients: int = 1000
+    # Syntax or sequence errors tolerated on one SMTP/LMTP connection
+    # before it is closed with 421 (Postfix's smtpd_hard_error_limit is 20).
+    smtp_max_errors: int = 20
+    max_connections: int = 1000
+    max_connections_per_ip: int = 100
+    # Seconds a connection may stay silent: RFC 5321 4.5.3.2.7 asks for 5
+    # minutes in SMTP; we use the same for LMTP.
+    smtp_idle_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    # user+tag@domain delivers to user@domain (RFC 5233 calls "tag" the detail).
+    recipient_delimiter: str = "+"
+    add_received: bool = True
+    add_return_path: bool = True
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    # Plaintext logins on a connection that is neither TLS nor loopback.
+    allow_plaintext_without_tls: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "./hivemail-data"
+    # The name this server gives itself in greetings and Received: fields.
+    hostname: str = "localhost"
+    log_level: str = "info"
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with dotted keys replaced: ``with_overrides(**{"listen.lmtp": "127.0.0.1:24"})``."""
+        cfg = self
+        for dotted, value in changes.items():
+            cfg = _replace_dotted(cfg, dotted.split("."), value)
+        return cfg
+
+
+def _replace_dotted(obj: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    if head not in {f.name for f in fields(obj)}:
+        raise ConfigError(f"unknown setting {'.'.join(path)!r}")
+    if rest:
+        return replace(obj, **{head: _replace_dotted(getattr(obj, head), rest, value)})
+    return replace(obj, **{head: value})
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key}: expected a table")
+            kwargs[key] = _build(type(default), value, f"{where}{key}.")
+            continue
+        expected = type(default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}{key}: expected {expected.__name__}, got {type(value).__name__}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load(path: str | Path | None) -> Config:
+    """Load a TOML file; ``None`` gives the defaults."""
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return _build(Config, data, "")
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:143"`` / ``"[::1]:143"`` -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"expected HOST:PORT, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    n = int(port)
+    if not 0 <= n <= 65535:
+        raise ConfigError(f"port out of range in {value!r}")
+    return host, n

@@ -1,0 +1,174 @@
+"""TCP listeners shared by every protocol: TLS, connection limits, shutdown.
+
+A protocol plugs in as a ``handler(conn: Connection) -> Awaitable[None]``;
+the listener owns the socket's life: it refuses connections over the limits
+with the protocol's own words, tracks live sessions so that shutdown can
+tell each one to say goodbye, and closes the transport whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("hivemail.net")
+
+
+@dataclass
+class Connection:
+    """One accepted client, as the protocol sessions see it."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer_ip: str
+    peer_port: int
+    local_port: int
+    tls: bool
+    # Set by the listener at shutdown; sessions poll it between commands and
+    # the pump wakes on it, so a session can send BYE / 421 before closing.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.peer_ip.startswith("127.") or self.peer_ip in ("::1", "::ffff:127.0.0.1")
+
+    async def read(self, limit: int = 65536, timeout: float | None = None) -> bytes | None:
+        """Next chunk; b"" at EOF; None on timeout or when the server is closing
+        (``closing`` tells which)."""
+        read = asyncio.ensure_future(self.reader.read(limit))
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            done, _ = await asyncio.wait({read, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if read in done:
+            try:
+                return read.result()
+            except (ConnectionError, OSError):
+                return b""
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
+            await read
+        return None
+
+    async def write(self, data: bytes) -> bool:
+        """Write and drain; False when the peer has gone."""
+        if not data:
+            return True
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+            return True
+        except (ConnectionError, OSError):
+            return False
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        """Upgrade in place (STARTTLS/STLS). Anything the client pipelined
+        after the command has already been read and must be discarded by the
+        caller (RFC 3207 section 4.2, RFC 2595 section 3.1)."""
+        await self.writer.start_tls(context)
+        self.tls = True
+
+
+Handler = Callable[[Connection], Awaitable[None]]
+
+
+class ConnectionLimits:
+    """Counts live connections, in all and per client address."""
+
+    def __init__(self, max_total: int, max_per_ip: int) -> None:
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+        self.total = 0
+        self.per_ip: Counter[str] = Counter()
+
+    def admit(self, ip: str) -> bool:
+        if self.total >= self.max_total or self.per_ip[ip] >= self.max_per_ip:
+            return False
+        self.total += 1
+        self.per_ip[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+
+
+class Listener:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        handler: Handler,
+        limits: ConnectionLimits,
+        refusal: bytes,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.handler = handler
+        self.limits = limits
+        self.refusal = refusal
+        self.tls_context = tls_context
+        self.server: asyncio.Server | None = None
+        self.connections: set[Connection] = set()
+        self.tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(
+            self._accept, self.host, self.port, ssl=self.tls_context, limit=2**20
+        )
+        sock = self.server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("%s listening on %s:%d%s", self.name, self.host, self.port, " (TLS)" if self.tls_context else "")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        local = writer.get_extra_info("sockname") or ("?", 0)
+        ip = str(peer[0])
+        if not self.limits.admit(ip):
+            log.warning("%s: refusing %s: connection limit", self.name, ip)
+            with contextlib.suppress(Exception):
+                writer.write(self.refusal)
+                await asyncio.wait_for(writer.drain(), 5)
+                writer.close()
+            return
+        conn = Connection(reader, writer, ip, int(peer[1]), int(local[1]), self.tls_context is not None)
+        self.connections.add(conn)
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self.handler(conn)
+        except Exception:
+            # A session bug must cost one connection, never the server; the
+            # client sees a closed socket, not a traceback.
+            log.exception("%s: session with %s failed", self.name, ip)
+        finally:
+            self.connections.discard(conn)
+            if task is not None:
+                self.tasks.discard(task)
+            self.limits.release(ip)
+            with contextlib.suppress(Exception):
+                writer.close()
+                await asyncio.wait_for(writer.wait_closed(), 5)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, ask every session to say goodbye, then wait."""
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.closing.set()
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=grace)
+            for t in pending:
+                t.cancel()
