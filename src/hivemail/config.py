@@ -71,6 +71,11 @@ class DeliveryConfig:
 class AuthConfig:
     # Plaintext logins on a connection that is neither TLS nor loopback.
     allow_plaintext_without_tls: bool = False
+    # Seconds to wait before answering a failed login; doubles with each
+    # recent failure from the same address, up to 8 times.
+    failure_delay: float = 2.0
+    # Failed logins on one connection before it is closed.
+    max_failures_per_connection: int = 3
 
 
 @dataclass(frozen=True)
