@@ -1,0 +1,1 @@
+"""IMAP sessions: drive imap_proto, talk to the mailstore."""
