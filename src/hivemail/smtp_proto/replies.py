@@ -76,11 +76,10 @@ class Reply:
     def format(self) -> bytes:
         """The reply as it goes on the wire, CRLF after every line."""
         code = str(self.code)
-        prefix = f"{self.enhanced} " if self.enhanced else ""
         lines = self.lines
         out = []
         for i, line in enumerate(lines):
-            text = prefix + line
+            text = " ".join(filter(None, (self.enhanced, line)))
             if i < len(lines) - 1:
                 out.append(f"{code}-{text}\r\n")
             else:
