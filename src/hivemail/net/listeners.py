@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger("hivemail.net")
 
 
-@dataclass
+@dataclass(eq=False)  # identity-hashed: kept in a set of live connections
 class Connection:
     """One accepted client, as the protocol sessions see it."""
 
