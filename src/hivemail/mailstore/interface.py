@@ -53,6 +53,11 @@ class MailStore(Protocol):
 
     async def set_account_setting(self, name: str, key: str, value: str) -> None: ...
 
+    async def set_quota(self, name: str, quota_bytes: int | None, quota_messages: int | None) -> None:
+        """Set the account's quota (None = unlimited). deliver, append and copy
+        (and move into another account) then raise MailError(NO_QUOTA) for
+        what would not fit."""
+
     async def delete_account(self, name: str) -> None:
         """Delete the account, its mailboxes and its messages (blobs unreferenced)."""
 

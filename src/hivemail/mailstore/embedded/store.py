@@ -1,0 +1,1431 @@
+"""The embedded backend: a SQLite index (WAL) plus content-addressed message files.
+
+Threads and the event loop
+--------------------------
+Nothing here blocks the loop. Three kinds of worker do the blocking work:
+
+* **one writer thread** owns the only writing connection. Every change is a
+  *job*, a function ``fn(conn, ctx, *args)`` run inside the writer's
+  transaction. SQLite allows one writer at a time anyway; serialising writes
+  in-process costs nothing and makes group commit possible (below).
+* **a small reader pool** (threads with one read-only connection each) runs
+  queries. WAL gives every read transaction a consistent snapshot while the
+  writer commits.
+* **an I/O pool** hashes, writes and fsyncs message files before their
+  delivery job is queued, so file syncs of concurrent deliveries overlap.
+
+Group commit
+------------
+The writer takes the first queued job, then everything else already queued
+(up to ``MAX_BATCH``), and runs them in one ``BEGIN IMMEDIATE`` ... ``COMMIT``:
+one WAL fsync for the whole batch. Each job runs inside its own SAVEPOINT, so
+a job that raises MailError is rolled back alone and the others still commit.
+Each caller's future is resolved only after the COMMIT returned. While one
+batch commits, newly arriving jobs queue up and form the next batch: the
+batch size adapts to the load without any timer (the same scheme as
+PostgreSQL's and InnoDB's group commit, without their commit_delay knob).
+
+Durability
+----------
+``synchronous=FULL`` in WAL mode: every COMMIT fsyncs the WAL, so a committed
+delivery survives power loss. ``NORMAL`` would only guarantee consistency,
+not durability, of the last transactions, which principle 5 of DESIGN.md
+forbids; group commit is what pays for FULL. Files: see ``blobs.py``. Order
+for a delivery: file fsync -> rename -> directory fsync (I/O pool) -> job
+queued -> under the write lock the file's existence is re-checked (and the
+file rewritten if a garbage collector removed it meanwhile) -> COMMIT (WAL
+fsync) -> the caller's future resolves. With ``fsync=False`` (tests,
+throwaway stores) file fsyncs are skipped and ``synchronous=NORMAL``.
+
+Garbage
+-------
+Message rows hold references to blobs (``blobs.refcount``, kept by triggers).
+A blob whose count drops to zero is removed by the *next* write batch, inside
+its transaction, before its jobs run: its row is deleted and its file
+unlinked while the write lock is held. Doing it in the same transaction as
+the expunge would be wrong: if that COMMIT failed, the expunge would be
+rolled back but the file already gone. Done this way, a failed commit at
+worst leaves a zero-count row without a file, which is garbage anyway.
+
+Several processes
+-----------------
+The server and ``hivemail deliver`` may open the same directory. SQLite's
+locks (with a busy timeout) serialise their writers. ``wait_for_change``
+notices other processes' commits by polling ``PRAGMA data_version`` every
+``POLL_INTERVAL`` seconds while anybody waits; in-process commits wake
+waiters immediately. A ``flock`` on ``data_dir/lock`` tells a process whether
+it is alone: only a process that is alone scans the blob directories for
+orphans at open (a scan while another process delivers could see that
+process's renamed-but-uncommitted file; the re-check under the write lock
+would repair it, but it would waste the write), and only if the previous
+user did not close cleanly (``data_dir/dirty``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import fcntl
+import importlib.resources
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hivemail.mailstore import names
+from hivemail.mailstore.embedded.blobs import BlobFiles, blob_id_of
+from hivemail.mailstore.errors import ErrorKind, MailError
+from hivemail.mailstore.types import (
+    DEFAULT_MAILBOXES,
+    AccountInfo,
+    AppendResult,
+    Changes,
+    CheckReport,
+    FlagMode,
+    FlagUpdate,
+    MailboxInfo,
+    MailboxSnapshot,
+    MailboxStatus,
+    MessageMeta,
+    Recipient,
+)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+MAX_BATCH = 256
+READERS = 3
+IO_THREADS = 4
+POLL_INTERVAL = 0.2
+# IN (...) lists are chunked below SQLite's default parameter limit.
+_CHUNK = 900
+# A mailbox that no longer exists counts as changed beyond any MODSEQ.
+_GONE = 1 << 62
+
+# System flags as bits of messages.sysflags.
+SEEN, ANSWERED, FLAGGED, DELETED, DRAFT = 1, 2, 4, 8, 16
+_SYSTEM_BITS = {"\\Seen": SEEN, "\\Answered": ANSWERED, "\\Flagged": FLAGGED,
+                "\\Deleted": DELETED, "\\Draft": DRAFT}
+_SYSTEM_BY_LOWER = {name.lower(): (name, bit) for name, bit in _SYSTEM_BITS.items()}
+_KEYWORD_FORBIDDEN = frozenset('(){ %*"\\]') | frozenset(chr(c) for c in range(0x21)) | {"\x7f"}
+
+_MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, subscribed, special_use"
+_META_COLUMNS = ("uid, modseq, sysflags, keywords, internal_date, internal_tz, save_date, "
+                 "size, blob_id, explicit_uidl")
+
+
+# ---------------------------------------------------------------------------
+# flags and dates
+
+
+def _parse_flags(flags: Iterable[str]) -> tuple[int, dict[str, str]]:
+    """-> (system flag bits, {keyword.lower(): keyword}). \\Recent is ignored
+    (it is a session property in RFC 3501 and gone in RFC 9051)."""
+    bits = 0
+    keywords: dict[str, str] = {}
+    for flag in flags:
+        if flag.startswith("\\"):
+            lower = flag.lower()
+            if lower == "\\recent":
+                continue
+            try:
+                bits |= _SYSTEM_BY_LOWER[lower][1]
+            except KeyError:
+                raise MailError(ErrorKind.NOT_ALLOWED, f"unknown system flag {flag}") from None
+            continue
+        if not flag or len(flag) > 256 or not _KEYWORD_FORBIDDEN.isdisjoint(flag):
+            raise MailError(ErrorKind.NOT_ALLOWED, f"bad keyword {flag!r}")
+        keywords.setdefault(flag.lower(), flag)
+    return bits, keywords
+
+
+def _keywords_text(keywords: Iterable[str]) -> str:
+    return " ".join(sorted(keywords))
+
+
+_flagsets: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def _flagset(bits: int, keywords: str) -> frozenset[str]:
+    """Interned frozensets: a mailbox has few distinct flag combinations, so
+    a snapshot of 100k rows shares a handful of set objects."""
+    key = (bits, keywords)
+    found = _flagsets.get(key)
+    if found is None:
+        found = frozenset([n for n, b in _SYSTEM_BITS.items() if bits & b]
+                          + (keywords.split(" ") if keywords else []))
+        if len(_flagsets) < 100_000:
+            _flagsets[key] = found
+    return found
+
+
+_zones: dict[int, timezone] = {0: timezone.utc}
+
+
+def _zone(minutes: int) -> timezone:
+    zone = _zones.get(minutes)
+    if zone is None:
+        zone = _zones[minutes] = timezone(timedelta(minutes=minutes))
+    return zone
+
+
+def _date_columns(when: datetime | None, now: float) -> tuple[int, int]:
+    """-> (Unix seconds, zone offset in minutes). A naive datetime is UTC."""
+    if when is None:
+        return int(now), 0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    offset = when.utcoffset() or timedelta()
+    return int(when.timestamp() // 1), int(offset.total_seconds() // 60)
+
+
+def _metas(rows: list[tuple]) -> tuple[MessageMeta, ...]:
+    """Build MessageMeta objects as fast as CPython allows; this loop is most
+    of the cost of SELECTing a 100k mailbox (~2 us per row). It avoids the
+    frozen dataclass __init__ (one object.__setattr__ per field) by filling
+    the instance dict directly; the result is indistinguishable from one
+    built normally. Delivered mail has INTERNALDATE == save date (UTC), so
+    the second datetime is usually shared rather than built."""
+    new = object.__new__
+    cls = MessageMeta
+    stamp = datetime.fromtimestamp
+    utc = timezone.utc
+    flagsets = _flagsets
+    out = []
+    append = out.append
+    for uid, modseq, bits, keywords, idate, itz, sdate, size, blob_id, uidl in rows:
+        flags = flagsets.get((bits, keywords)) or _flagset(bits, keywords)
+        internal = stamp(idate, _zones.get(itz) or _zone(itz))
+        meta = new(cls)
+        meta.__dict__.update(
+            uid=uid, modseq=modseq, flags=flags, internal_date=internal,
+            save_date=internal if (sdate == idate and itz == 0) else stamp(sdate, utc),
+            size=size, blob_id=blob_id, explicit_uidl=uidl)
+        append(meta)
+    return tuple(out)
+
+
+def _mailbox(row: tuple) -> MailboxInfo:
+    return MailboxInfo(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+
+
+def _chunks(seq: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(seq), _CHUNK):
+        yield seq[i:i + _CHUNK]
+
+
+def _temp(exc: BaseException) -> MailError:
+    return MailError(ErrorKind.TEMP, f"storage busy or failing: {exc}")
+
+
+# ---------------------------------------------------------------------------
+# writer machinery
+
+
+@dataclass
+class _Ctx:
+    """What one job did, applied to the store only if the batch commits."""
+
+    changed: dict[int, int] = field(default_factory=dict)   # mailbox id -> HIGHESTMODSEQ
+    unreferenced: bool = False                               # some refcount may be 0 now
+
+
+class _Job:
+    __slots__ = ("fn", "args", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, future: asyncio.Future) -> None:
+        self.fn = fn
+        self.args = args
+        self.future = future
+
+
+def _resolve(results: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+# ---------------------------------------------------------------------------
+
+
+class EmbeddedStore:
+    """The embedded :class:`~hivemail.mailstore.MailStore`.
+
+    ``data_dir`` holds ``index.sqlite3`` (and its WAL), ``blobs/`` and a
+    ``lock`` file. ``fsync=False`` skips every fsync (tests, scratch stores):
+    a crash may then lose acknowledged messages, never corrupt the store.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, *, fsync: bool = True) -> None:
+        self.data_dir = os.fspath(data_dir)
+        self.fsync = fsync
+        self.index_path = os.path.join(self.data_dir, "index.sqlite3")
+        self.blobs = BlobFiles(os.path.join(self.data_dir, "blobs"), fsync=fsync)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._gc_pending = True
+        self._waiters: dict[int, list[tuple[int, asyncio.Future]]] = {}
+        self._poller: asyncio.Task | None = None
+        self._lock_fd: int | None = None
+        self._open = False
+
+    # ======================================================================
+    # life cycle
+
+    async def open(self) -> None:
+        """Create or migrate the schema and remove what a crash left behind:
+        temporary files, unreferenced blobs, and (when this process is the
+        only user and the last one did not close cleanly) files no row
+        refers to."""
+        if self._open:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._readers = concurrent.futures.ThreadPoolExecutor(READERS, "hivemail-sqlite-r")
+        self._io = concurrent.futures.ThreadPoolExecutor(IO_THREADS, "hivemail-blob-io")
+        alone = await self._loop.run_in_executor(self._io, self._prepare_dir)
+        started: concurrent.futures.Future = concurrent.futures.Future()
+        self._writer = threading.Thread(target=self._writer_main, args=(started,),
+                                        name="hivemail-sqlite-w", daemon=True)
+        self._writer.start()
+        await asyncio.wrap_future(started)
+        self._open = True
+        try:
+            await self._write(self._tx_cleanup, alone)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _prepare_dir(self) -> bool:
+        """Create the directory layout; return True if no other process has
+        the store open."""
+        created = not os.path.isdir(self.data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
+        if created and self.fsync:
+            parent = os.path.dirname(os.path.abspath(self.data_dir))
+            fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.blobs.prepare()
+        self._lock_fd = os.open(os.path.join(self.data_dir, "lock"),
+                                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        alone = self._try_exclusive()
+        dirty = os.path.join(self.data_dir, "dirty")
+        full_scan = alone and os.path.exists(dirty)
+        if alone:
+            with open(dirty, "w"):
+                pass
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+        return full_scan
+
+    def _try_exclusive(self) -> bool:
+        assert self._lock_fd is not None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False
+            raise
+        return True
+
+    def _release_lock(self, clean: bool) -> None:
+        if self._lock_fd is None:
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if clean and self._try_exclusive():
+            try:
+                os.unlink(os.path.join(self.data_dir, "dirty"))
+            except FileNotFoundError:
+                pass
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    async def close(self) -> None:
+        if self._loop is None:
+            return
+        loop = self._loop
+        clean = self._open
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if self._open and self._gc_pending:
+            try:
+                await self._write(lambda conn, ctx: None)
+            except MailError:
+                clean = False
+        self._open = False
+        if self._writer is not None:
+            self._queue.put(None)
+            await loop.run_in_executor(None, self._writer.join)
+            self._writer = None
+        for pool in (self._readers, self._io):
+            if pool is not None:
+                await loop.run_in_executor(None, pool.shutdown)
+        self._readers = self._io = None
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self._release_lock(clean)
+        for waiters in self._waiters.values():
+            for _, future in waiters:
+                if not future.done():
+                    future.set_result(None)
+        self._waiters.clear()
+        self._loop = None
+
+    # ======================================================================
+    # connections
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.index_path, isolation_level=None,
+                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if not self._open or self._loop is None:
+            raise MailError(ErrorKind.TEMP, "store is not open")
+        return await self._loop.run_in_executor(self._readers, self._run_read, fn, args)
+
+    def _run_read(self, fn: Callable[..., Any], args: tuple) -> Any:
+        conn = self._reader()
+        try:
+            return fn(conn, *args)
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _temp(exc) from exc
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Queue a job for the writer; resolves after its batch committed."""
+        if not self._open or self._loop is None:
+            raise MailError(ErrorKind.TEMP, "store is not open")
+        future = self._loop.create_future()
+        self._queue.put(_Job(fn, args, future))
+        return await future
+
+    # -- the writer thread ---------------------------------------------------
+
+    def _writer_main(self, started: concurrent.futures.Future) -> None:
+        try:
+            conn = self._connect(readonly=False)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise MailError(ErrorKind.TEMP, f"cannot switch {self.index_path} to WAL")
+            conn.execute("PRAGMA synchronous = " + ("FULL" if self.fsync else "NORMAL"))
+            self._migrate(conn)
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    break
+                batch = [job]
+                stop = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                self._run_batch(conn, batch)
+                if stop:
+                    break
+        finally:
+            conn.close()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                script = importlib.resources.files(__package__).joinpath("schema.sql").read_text()
+                # executescript() would COMMIT first; run statement by statement.
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+            elif version > SCHEMA_VERSION:
+                raise MailError(ErrorKind.TEMP, f"index schema {version} is newer than this hivemail")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        results: list[tuple[asyncio.Future, bool, Any]] = []
+        changed: dict[int, int] = {}
+        unreferenced = False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._post([(job.future, False, _temp(exc)) for job in batch])
+            return
+        try:
+            if self._gc_pending:
+                self._collect_garbage(conn)
+            for job in batch:
+                ctx = _Ctx()
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = job.fn(conn, ctx, *job.args)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    if isinstance(exc, sqlite3.OperationalError):
+                        exc = _temp(exc)
+                    results.append((job.future, False, exc))
+                    continue
+                conn.execute("RELEASE job")
+                results.append((job.future, True, value))
+                for mailbox_id, modseq in ctx.changed.items():
+                    changed[mailbox_id] = max(modseq, changed.get(mailbox_id, 0))
+                unreferenced |= ctx.unreferenced
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._gc_pending = True
+            error = _temp(exc) if isinstance(exc, sqlite3.Error) else exc
+            self._post([(job.future, False, error) for job in batch])
+            return
+        self._gc_pending = unreferenced
+        self._post(results)
+        if changed:
+            self._notify_threadsafe(changed)
+
+    def _post(self, results: list[tuple[asyncio.Future, bool, Any]]) -> None:
+        try:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_resolve, results)
+        except RuntimeError:
+            pass  # the loop is closed; nobody is waiting any more
+
+    def _notify_threadsafe(self, changed: dict[int, int]) -> None:
+        try:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._wake, changed)
+        except RuntimeError:
+            pass
+
+    def _collect_garbage(self, conn: sqlite3.Connection) -> None:
+        """Delete unreferenced blob rows and their files. Runs inside a write
+        transaction, before the batch's jobs (see "Garbage" above)."""
+        rows = conn.execute("SELECT id FROM blobs WHERE refcount <= 0").fetchall()
+        if rows:
+            conn.executemany("DELETE FROM blobs WHERE id = ? AND refcount <= 0", rows)
+            for (blob_id,) in rows:
+                self.blobs.remove(blob_id)
+        self._gc_pending = False
+
+    def _tx_cleanup(self, conn: sqlite3.Connection, ctx: _Ctx, full_scan: bool) -> None:
+        for path in self.blobs.stale_temp_files():
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        if full_scan:
+            for _, path in self._orphan_files(conn):
+                _unlink(path)
+
+    def _orphan_files(self, conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        """(name, path) of every file in the fan-out directories that no blob
+        row names (including files whose names are not blob ids at all)."""
+        orphans = []
+        for prefix, directory in self.blobs.fanout_dirs():
+            files = set(os.listdir(directory))
+            if not files:
+                continue
+            upper = f"{int(prefix, 16) + 1:02x}" if prefix != "ff" else "g"
+            known = {row[0][2:] for row in conn.execute(
+                "SELECT id FROM blobs WHERE id >= ? AND id < ?", (prefix, upper))}
+            orphans.extend((prefix + name, os.path.join(directory, name))
+                           for name in sorted(files - known))
+        return orphans
+
+    # ======================================================================
+    # change notification
+
+    def _wake(self, changed: dict[int, int]) -> None:
+        for mailbox_id, modseq in changed.items():
+            waiters = self._waiters.get(mailbox_id)
+            if not waiters:
+                continue
+            keep = []
+            for since, future in waiters:
+                if modseq > since:
+                    if not future.done():
+                        future.set_result(None)
+                else:
+                    keep.append((since, future))
+            if keep:
+                self._waiters[mailbox_id] = keep
+            else:
+                del self._waiters[mailbox_id]
+
+    async def wait_for_change(self, mailbox_id: int, modseq: int, timeout: float | None = None) -> bool:
+        """See the interface. A waiter registers first and reads the current
+        HIGHESTMODSEQ second, so a change committed in between is not missed."""
+        assert self._loop is not None
+        future = self._loop.create_future()
+        entry = (modseq, future)
+        self._waiters.setdefault(mailbox_id, []).append(entry)
+        self._ensure_poller()
+        try:
+            current = await self._read(_r_highestmodseq, mailbox_id)
+            if current is None or current > modseq:
+                return True
+            try:
+                async with asyncio.timeout(timeout):
+                    await future
+            except TimeoutError:
+                return False
+            return True
+        finally:
+            waiters = self._waiters.get(mailbox_id)
+            if waiters and entry in waiters:
+                waiters.remove(entry)
+                if not waiters:
+                    del self._waiters[mailbox_id]
+
+    def _ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            assert self._loop is not None
+            self._poller = self._loop.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        """Notice other processes' commits while anybody waits."""
+        conn: sqlite3.Connection | None = None
+        lock = threading.Lock()
+        version = None
+
+        def probe(ids: list[int]) -> dict[int, int] | None:
+            nonlocal conn, version
+            with lock:
+                if conn is None:
+                    conn = self._connect(readonly=True)
+                now = conn.execute("PRAGMA data_version").fetchone()[0]
+                if now == version:
+                    return None
+                version = now
+                found = {i: _GONE for i in ids}
+                for chunk in _chunks(ids):
+                    marks = ",".join("?" * len(chunk))
+                    for mailbox_id, modseq in conn.execute(
+                            f"SELECT id, highestmodseq FROM mailboxes WHERE id IN ({marks})", chunk):
+                        found[mailbox_id] = modseq
+                return found
+
+        assert self._loop is not None
+        try:
+            while self._waiters and self._open:
+                try:
+                    found = await self._loop.run_in_executor(self._readers, probe, list(self._waiters))
+                except (sqlite3.Error, RuntimeError):
+                    found = None
+                if found:
+                    self._wake(found)
+                await asyncio.sleep(POLL_INTERVAL)
+        finally:
+            if conn is not None:
+                with lock:
+                    conn.close()
+
+    # ======================================================================
+    # accounts, domains, aliases
+
+    async def create_account(self, name: str, password_hash: str, scram: str = "") -> AccountInfo:
+        account = names.account_name(name)
+        return await self._write(self._tx_create_account, account, password_hash, scram)
+
+    def _tx_create_account(self, conn: sqlite3.Connection, ctx: _Ctx, account: str,
+                           password_hash: str, scram: str) -> AccountInfo:
+        if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (account,)).fetchone() \
+                or conn.execute("SELECT 1 FROM aliases WHERE address = ?", (account,)).fetchone():
+            raise MailError(ErrorKind.EXISTS, f"account {account} exists")
+        cur = conn.execute("INSERT INTO accounts(name, password_hash, scram) VALUES (?, ?, ?)",
+                           (account, password_hash, scram))
+        account_id = cur.lastrowid
+        domain = names.domain_of(account)
+        if domain:
+            conn.execute("INSERT OR IGNORE INTO domains(name) VALUES (?)", (domain,))
+        for mailbox, special_use in DEFAULT_MAILBOXES:
+            _insert_mailbox(conn, account_id, mailbox, special_use, subscribed=True)
+        return AccountInfo(account_id, account, password_hash, scram)
+
+    async def get_account(self, name: str) -> AccountInfo | None:
+        return await self._read(_r_account, name.strip().lower())
+
+    async def list_accounts(self) -> list[AccountInfo]:
+        return await self._read(_r_accounts)
+
+    async def set_password(self, name: str, password_hash: str, scram: str = "") -> None:
+        await self._write(_tx_update_account, name.strip().lower(),
+                          "password_hash = ?, scram = ?", (password_hash, scram))
+
+    async def set_quota(self, name: str, quota_bytes: int | None, quota_messages: int | None) -> None:
+        """Set (None = remove) the account's quota. Checked by deliver, append,
+        copy and move; an addition to the interface."""
+        await self._write(_tx_update_account, name.strip().lower(),
+                          "quota_bytes = ?, quota_messages = ?", (quota_bytes, quota_messages))
+
+    async def set_account_setting(self, name: str, key: str, value: str) -> None:
+        await self._write(_tx_set_setting, name.strip().lower(), key, value)
+
+    async def delete_account(self, name: str) -> None:
+        await self._write(_tx_delete_account, name.strip().lower())
+
+    async def add_domain(self, domain: str) -> None:
+        domain = domain.strip().lower()
+        if not domain or any(c.isspace() or c in "@/" for c in domain):
+            raise MailError(ErrorKind.BAD_NAME, f"bad domain {domain!r}")
+        await self._write(lambda conn, ctx: conn.execute(
+            "INSERT OR IGNORE INTO domains(name) VALUES (?)", (domain,)) and None)
+
+    async def list_domains(self) -> list[str]:
+        return await self._read(lambda conn: [r[0] for r in conn.execute(
+            "SELECT name FROM domains ORDER BY name")])
+
+    async def add_alias(self, address: str, account: str) -> None:
+        await self._write(_tx_add_alias, names.account_name(address), account.strip().lower())
+
+    async def resolve_address(self, address: str) -> str | None:
+        return await self._read(_r_resolve, address.strip().lower())
+
+    # ======================================================================
+    # mailboxes
+
+    async def list_mailboxes(self, account: str) -> list[MailboxInfo]:
+        return await self._read(_r_list_mailboxes, account.strip().lower())
+
+    async def get_mailbox(self, account: str, name: str) -> MailboxInfo:
+        return await self._read(_r_get_mailbox, account.strip().lower(), names.mailbox_name(name))
+
+    async def create_mailbox(self, account: str, name: str, special_use: str | None = None) -> MailboxInfo:
+        return await self._write(_tx_create_mailbox, account.strip().lower(),
+                                 names.mailbox_name(name), special_use)
+
+    async def delete_mailbox(self, account: str, name: str) -> None:
+        canonical = names.mailbox_name(name)
+        if names.is_inbox(canonical):
+            raise MailError(ErrorKind.NOT_ALLOWED, "INBOX cannot be deleted")
+        await self._write(_tx_delete_mailbox, account.strip().lower(), canonical)
+
+    async def rename_mailbox(self, account: str, old: str, new: str) -> None:
+        await self._write(_tx_rename_mailbox, account.strip().lower(),
+                          names.mailbox_name(old), names.mailbox_name(new))
+
+    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
+        await self._write(_tx_set_subscribed, account.strip().lower(),
+                          names.mailbox_name(name), subscribed)
+
+    async def mailbox_status(self, account: str, name: str) -> MailboxStatus:
+        return await self._read(_r_status, account.strip().lower(), names.mailbox_name(name))
+
+    # ======================================================================
+    # messages
+
+    async def deliver(self, recipients: Sequence[Recipient], raw: bytes, analysis: bytes,
+                      internal_date: datetime | None = None) -> list[AppendResult | MailError]:
+        targets: list[tuple[str, str, int, dict[str, str]] | MailError] = []
+        for rcpt in recipients:
+            try:
+                bits, keywords = _parse_flags(rcpt.flags)
+                targets.append((names.account_name(rcpt.account), names.mailbox_name(rcpt.mailbox),
+                                bits, keywords))
+            except MailError as exc:
+                targets.append(exc)
+        if not any(isinstance(t, tuple) for t in targets):
+            return [t for t in targets]  # type: ignore[misc]
+        blob_id = await self._store_file(raw)
+        now = time.time()
+        return await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), targets,
+                                 _date_columns(internal_date, now), int(now))
+
+    async def append(self, account: str, mailbox: str, raw: bytes, analysis: bytes,
+                     flags: Iterable[str] = (), internal_date: datetime | None = None) -> AppendResult:
+        bits, keywords = _parse_flags(flags)
+        target = (names.account_name(account), names.mailbox_name(mailbox), bits, keywords)
+        blob_id = await self._store_file(raw)
+        now = time.time()
+        [result] = await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), [target],
+                                     _date_columns(internal_date, now), int(now))
+        if isinstance(result, MailError):
+            raise result
+        return result
+
+    async def _store_file(self, raw: bytes) -> str:
+        assert self._loop is not None
+        if not self._open:
+            raise MailError(ErrorKind.TEMP, "store is not open")
+        try:
+            return await self._loop.run_in_executor(self._io, self.blobs.put, bytes(raw))
+        except OSError as exc:
+            raise MailError(ErrorKind.TEMP, f"cannot write message file: {exc}") from exc
+
+    def _tx_deliver(self, conn: sqlite3.Connection, ctx: _Ctx, blob_id: str, raw: bytes,
+                    analysis: bytes, targets: list, idate: tuple[int, int],
+                    now: int) -> list[AppendResult | MailError]:
+        size = len(raw)
+        conn.execute("INSERT INTO blobs(id, size, refcount, analysis) VALUES (?, ?, 0, ?) "
+                     "ON CONFLICT(id) DO NOTHING", (blob_id, size, analysis))
+        # Under the write lock: nobody can unlink the file between this check
+        # and COMMIT (garbage collection and orphan removal take the lock too).
+        self.blobs.ensure(blob_id, size, raw)
+        results: list[AppendResult | MailError] = []
+        for target in targets:
+            if isinstance(target, MailError):
+                results.append(target)
+                continue
+            account, mailbox, bits, keywords = target
+            conn.execute("SAVEPOINT rcpt")
+            try:
+                account_row = _account_row(conn, account)
+                box = _mailbox_row(conn, account_row[0], mailbox)
+                _check_quota(conn, account_row, size, 1)
+                uid, modseq = box[4], box[5] + 1
+                conn.execute(
+                    "INSERT INTO messages(mailbox_id, uid, modseq, append_modseq, sysflags, keywords,"
+                    " internal_date, internal_tz, save_date, size, blob_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (box[0], uid, modseq, modseq, bits, _keywords_text(keywords.values()),
+                     idate[0], idate[1], now, size, blob_id))
+                conn.execute("UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                             (uid + 1, modseq, box[0]))
+            except MailError as exc:
+                conn.execute("ROLLBACK TO rcpt")
+                conn.execute("RELEASE rcpt")
+                results.append(exc)
+                continue
+            conn.execute("RELEASE rcpt")
+            ctx.changed[box[0]] = modseq
+            results.append(AppendResult(box[3], uid, modseq, box[0]))
+        if not any(isinstance(r, AppendResult) for r in results):
+            ctx.unreferenced = True
+        return results
+
+    async def snapshot(self, account: str, mailbox: str) -> MailboxSnapshot:
+        return await self._read(_r_snapshot, account.strip().lower(), names.mailbox_name(mailbox))
+
+    async def fetch_meta(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageMeta]:
+        return await self._read(_r_fetch_meta, mailbox_id, sorted(set(uids)))
+
+    async def read_analysis(self, mailbox_id: int, uid: int) -> bytes:
+        return await self._read(_r_analysis, mailbox_id, uid)
+
+    def blob_path(self, blob_id: str) -> str:
+        return self.blobs.path(blob_id)
+
+    async def read_blob(self, blob_id: str, start: int = 0, end: int | None = None) -> bytes:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._io, self.blobs.read, blob_id, start, end)
+
+    async def store_flags(self, mailbox_id: int, uids: Sequence[int], mode: FlagMode,
+                          flags: Iterable[str], unchanged_since: int | None = None,
+                          ) -> tuple[list[FlagUpdate], list[int]]:
+        bits, keywords = _parse_flags(flags)
+        return await self._write(_tx_store_flags, mailbox_id, sorted(set(uids)), mode, bits,
+                                 keywords, unchanged_since)
+
+    async def copy(self, mailbox_id: int, uids: Sequence[int], account: str,
+                   target: str) -> list[tuple[int, int]]:
+        return await self._write(_tx_copy, mailbox_id, sorted(set(uids)), account.strip().lower(),
+                                 names.mailbox_name(target), False)
+
+    async def move(self, mailbox_id: int, uids: Sequence[int], account: str,
+                   target: str) -> list[tuple[int, int]]:
+        return await self._write(_tx_copy, mailbox_id, sorted(set(uids)), account.strip().lower(),
+                                 names.mailbox_name(target), True)
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        return await self._write(_tx_expunge, mailbox_id,
+                                 None if uids is None else sorted(set(uids)))
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        return await self._read(_r_changes, mailbox_id, modseq)
+
+    # ======================================================================
+    # maintenance
+
+    async def check(self, repair: bool = False, *, verify_hashes: bool = False) -> CheckReport:
+        """Verify index and files; with ``repair`` fix what can be fixed:
+
+        * reference counts are recomputed from message rows;
+        * unreferenced blob rows, orphan files and stale temporary files are
+          removed;
+        * messages whose file is missing (or has the wrong size or, with
+          ``verify_hashes``, the wrong hash) are expunged, with change-log
+          entries, and damaged files moved to ``data_dir/quarantine``;
+        * UIDNEXT and HIGHESTMODSEQ are raised above what rows show.
+
+        Runs as one write job: other writers wait for it (with
+        ``verify_hashes`` that reads every file)."""
+        return await self._write(self._tx_check, repair, verify_hashes)
+
+    def _tx_check(self, conn: sqlite3.Connection, ctx: _Ctx, repair: bool,
+                  verify_hashes: bool) -> CheckReport:
+        report = CheckReport()
+
+        def problem(text: str, fix: Callable[[], None] | None = None, fixed: str = "") -> None:
+            report.problems.append(text)
+            if repair and fix is not None:
+                fix()
+                report.repaired.append(fixed or text)
+
+        # 1. reference counts
+        counts = dict(conn.execute("SELECT blob_id, count(*) FROM messages GROUP BY blob_id"))
+        blobs = {row[0]: (row[1], row[2]) for row in
+                 conn.execute("SELECT id, size, refcount FROM blobs")}
+        for blob_id, (size, refcount) in blobs.items():
+            actual = counts.get(blob_id, 0)
+            if refcount != actual:
+                problem(f"blob {blob_id}: refcount {refcount}, {actual} messages refer to it",
+                        lambda b=blob_id, a=actual: conn.execute(
+                            "UPDATE blobs SET refcount = ? WHERE id = ?", (a, b)))
+        for blob_id in counts.keys() - blobs.keys():
+            size = self.blobs.size(blob_id)
+            if size is not None:
+                problem(f"blob {blob_id}: messages refer to it but it has no index row",
+                        lambda b=blob_id, s=size: conn.execute(
+                            "INSERT INTO blobs(id, size, refcount, analysis) VALUES (?, ?, ?, x'')",
+                            (b, s, counts[b])),
+                        f"blob {blob_id}: index row recreated (analysis lost)")
+            else:
+                problem(f"blob {blob_id}: messages refer to it but it has no row and no file",
+                        lambda b=blob_id: self._expunge_blob_users(conn, ctx, b))
+        # 2. files: existence, size, optionally hash
+        for blob_id, (size, refcount) in blobs.items():
+            if counts.get(blob_id, 0) == 0:
+                problem(f"blob {blob_id}: unreferenced",
+                        lambda b=blob_id: (conn.execute("DELETE FROM blobs WHERE id = ?", (b,)),
+                                           self.blobs.remove(b)))
+                continue
+            actual_size = self.blobs.size(blob_id)
+            if actual_size is None:
+                problem(f"blob {blob_id}: file missing; {counts[blob_id]} messages lost",
+                        lambda b=blob_id: self._expunge_blob_users(conn, ctx, b),
+                        f"blob {blob_id}: messages whose file is missing expunged")
+            elif actual_size != size or (verify_hashes and self.blobs.hash_file(blob_id) != blob_id):
+                problem(f"blob {blob_id}: file damaged (size {actual_size}, expected {size})",
+                        lambda b=blob_id: (self.blobs.quarantine(
+                            b, os.path.join(self.data_dir, "quarantine")),
+                            self._expunge_blob_users(conn, ctx, b)),
+                        f"blob {blob_id}: damaged file quarantined, its messages expunged")
+        # 3. stray files
+        for path in self.blobs.stale_temp_files():
+            problem(f"temporary file {path}", lambda p=path: _unlink(p))
+        for name, path in self._orphan_files(conn):
+            problem(f"orphan file {name}", lambda p=path: _unlink(p))
+        # 4. UIDNEXT and MODSEQ
+        for mailbox_id, name, uidnext, hms, max_uid, max_modseq in conn.execute(
+                "SELECT m.id, m.name, m.uidnext, m.highestmodseq,"
+                " max(coalesce((SELECT max(uid) FROM messages WHERE mailbox_id = m.id), 0),"
+                "     coalesce((SELECT max(uid) FROM expunged WHERE mailbox_id = m.id), 0)),"
+                " max(coalesce((SELECT max(modseq) FROM messages WHERE mailbox_id = m.id), 0),"
+                "     coalesce((SELECT max(modseq) FROM expunged WHERE mailbox_id = m.id), 0))"
+                " FROM mailboxes m").fetchall():
+            if uidnext <= max_uid:
+                problem(f"mailbox {mailbox_id} {name!r}: UIDNEXT {uidnext} <= UID {max_uid}",
+                        lambda i=mailbox_id, u=max_uid: conn.execute(
+                            "UPDATE mailboxes SET uidnext = ? WHERE id = ?", (u + 1, i)))
+            if hms < max_modseq:
+                problem(f"mailbox {mailbox_id} {name!r}: HIGHESTMODSEQ {hms} < MODSEQ {max_modseq}",
+                        lambda i=mailbox_id, m=max_modseq: (conn.execute(
+                            "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (m, i)),
+                            ctx.changed.__setitem__(i, m)))
+        bad = conn.execute("SELECT count(*) FROM messages WHERE append_modseq > modseq").fetchone()[0]
+        if bad:
+            problem(f"{bad} messages have an append MODSEQ above their MODSEQ",
+                    lambda: conn.execute("UPDATE messages SET modseq = append_modseq"
+                                         " WHERE append_modseq > modseq"))
+        for row in conn.execute("PRAGMA foreign_key_check").fetchall():
+            problem(f"foreign key violation: {row}")
+        if repair:
+            ctx.unreferenced = True
+        return report
+
+    def _expunge_blob_users(self, conn: sqlite3.Connection, ctx: _Ctx, blob_id: str) -> None:
+        rows = conn.execute("SELECT mailbox_id, uid FROM messages WHERE blob_id = ?",
+                            (blob_id,)).fetchall()
+        by_mailbox: dict[int, list[int]] = {}
+        for mailbox_id, uid in rows:
+            by_mailbox.setdefault(mailbox_id, []).append(uid)
+        for mailbox_id, uids in by_mailbox.items():
+            _expunge_uids(conn, ctx, mailbox_id, uids)
+        conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+
+
+# ---------------------------------------------------------------------------
+# helpers shared by jobs and queries (plain functions of a connection)
+
+
+def _split_sql(script: str) -> list[str]:
+    statements, buf = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        buf.append(line)
+        joined = "\n".join(buf)
+        if stripped.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            buf = []
+    return statements
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _next_uidvalidity(conn: sqlite3.Connection) -> int:
+    """Time-based and strictly increasing across the whole store, so a
+    mailbox deleted and recreated under the same name gets a new one
+    (RFC 9051 section 2.3.1.1). Stays below 2**32 until 2106."""
+    last = conn.execute("SELECT value FROM meta WHERE key = 'last_uidvalidity'").fetchone()[0]
+    value = max(int(time.time()), last + 1)
+    if value >= 1 << 32:
+        raise MailError(ErrorKind.TEMP, "UIDVALIDITY space exhausted")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'last_uidvalidity'", (value,))
+    return value
+
+
+def _insert_mailbox(conn: sqlite3.Connection, account_id: int, name: str,
+                    special_use: str | None, subscribed: bool = False,
+                    uidnext: int = 1, highestmodseq: int = 1) -> MailboxInfo:
+    uidvalidity = _next_uidvalidity(conn)
+    cur = conn.execute(
+        "INSERT INTO mailboxes(account_id, name, uidvalidity, uidnext, highestmodseq, subscribed,"
+        " special_use) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (account_id, name, uidvalidity, uidnext, highestmodseq, int(subscribed), special_use))
+    return MailboxInfo(cur.lastrowid, account_id, name, uidvalidity, uidnext, highestmodseq,
+                       subscribed, special_use)
+
+
+def _account_row(conn: sqlite3.Connection, account: str) -> tuple:
+    row = conn.execute("SELECT id, quota_bytes, quota_messages FROM accounts WHERE name = ?",
+                       (account,)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.NOT_FOUND, f"no account {account}")
+    return row
+
+
+def _account_id(conn: sqlite3.Connection, account: str) -> int:
+    return _account_row(conn, account)[0]
+
+
+def _mailbox_row(conn: sqlite3.Connection, account_id: int, name: str) -> tuple:
+    row = conn.execute(f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
+                       (account_id, name)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.NOT_FOUND, f"no mailbox {name!r}")
+    return row
+
+
+def _mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> tuple:
+    row = conn.execute(f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?",
+                       (mailbox_id,)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.NOT_FOUND, f"no mailbox with id {mailbox_id}")
+    return row
+
+
+def _check_quota(conn: sqlite3.Connection, account_row: tuple, add_bytes: int, add_messages: int) -> None:
+    account_id, quota_bytes, quota_messages = account_row
+    if quota_bytes is None and quota_messages is None:
+        return
+    count, total = conn.execute(
+        "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id IN"
+        " (SELECT id FROM mailboxes WHERE account_id = ?)", (account_id,)).fetchone()
+    if quota_bytes is not None and total + add_bytes > quota_bytes:
+        raise MailError(ErrorKind.NO_QUOTA, "over storage quota")
+    if quota_messages is not None and count + add_messages > quota_messages:
+        raise MailError(ErrorKind.NO_QUOTA, "over message-count quota")
+
+
+def _bump(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, hms: int) -> int:
+    modseq = hms + 1
+    conn.execute("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, mailbox_id))
+    ctx.changed[mailbox_id] = modseq
+    return modseq
+
+
+def _expunge_uids(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, uids: Sequence[int]) -> int:
+    """Delete rows, leave tombstones at one new MODSEQ; returns it."""
+    hms = conn.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()[0]
+    modseq = _bump(conn, ctx, mailbox_id, hms)
+    for chunk in _chunks(list(uids)):
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, append_modseq)"
+                     f" SELECT mailbox_id, uid, ?, append_modseq FROM messages"
+                     f" WHERE mailbox_id = ? AND uid IN ({marks})", (modseq, mailbox_id, *chunk))
+        conn.execute(f"DELETE FROM messages WHERE mailbox_id = ? AND uid IN ({marks})",
+                     (mailbox_id, *chunk))
+    ctx.unreferenced = True
+    return modseq
+
+
+# -- account jobs -----------------------------------------------------------
+
+
+def _tx_update_account(conn: sqlite3.Connection, ctx: _Ctx, account: str, assignments: str,
+                       values: tuple) -> None:
+    cur = conn.execute(f"UPDATE accounts SET {assignments} WHERE name = ?", (*values, account))
+    if cur.rowcount == 0:
+        raise MailError(ErrorKind.NOT_FOUND, f"no account {account}")
+
+
+def _tx_set_setting(conn: sqlite3.Connection, ctx: _Ctx, account: str, key: str, value: str) -> None:
+    account_id = _account_id(conn, account)
+    conn.execute("INSERT INTO account_settings(account_id, key, value) VALUES (?, ?, ?)"
+                 " ON CONFLICT(account_id, key) DO UPDATE SET value = excluded.value",
+                 (account_id, key, value))
+
+
+def _tx_delete_account(conn: sqlite3.Connection, ctx: _Ctx, account: str) -> None:
+    account_id = _account_id(conn, account)
+    for (mailbox_id,) in conn.execute("SELECT id FROM mailboxes WHERE account_id = ?", (account_id,)):
+        ctx.changed[mailbox_id] = _GONE
+    conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+    ctx.unreferenced = True
+
+
+def _tx_add_alias(conn: sqlite3.Connection, ctx: _Ctx, address: str, account: str) -> None:
+    account_id = _account_id(conn, account)
+    if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (address,)).fetchone() \
+            or conn.execute("SELECT 1 FROM aliases WHERE address = ?", (address,)).fetchone():
+        raise MailError(ErrorKind.EXISTS, f"address {address} is taken")
+    conn.execute("INSERT INTO aliases(address, account_id) VALUES (?, ?)", (address, account_id))
+
+
+def _r_account(conn: sqlite3.Connection, account: str) -> AccountInfo | None:
+    row = conn.execute("SELECT id, name, password_hash, scram, quota_bytes, quota_messages"
+                       " FROM accounts WHERE name = ?", (account,)).fetchone()
+    if row is None:
+        return None
+    settings = dict(conn.execute("SELECT key, value FROM account_settings WHERE account_id = ?",
+                                 (row[0],)))
+    return AccountInfo(*row, settings=settings)
+
+
+def _r_accounts(conn: sqlite3.Connection) -> list[AccountInfo]:
+    conn.execute("BEGIN")
+    settings: dict[int, dict[str, str]] = {}
+    for account_id, key, value in conn.execute("SELECT account_id, key, value FROM account_settings"):
+        settings.setdefault(account_id, {})[key] = value
+    return [AccountInfo(*row, settings=settings.get(row[0], {})) for row in conn.execute(
+        "SELECT id, name, password_hash, scram, quota_bytes, quota_messages FROM accounts ORDER BY name")]
+
+
+def _r_resolve(conn: sqlite3.Connection, address: str) -> str | None:
+    row = conn.execute("SELECT name FROM accounts WHERE name = ?", (address,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT a.name FROM aliases l JOIN accounts a ON a.id = l.account_id"
+                           " WHERE l.address = ?", (address,)).fetchone()
+    return row[0] if row else None
+
+
+# -- mailbox jobs -----------------------------------------------------------
+
+
+def _r_list_mailboxes(conn: sqlite3.Connection, account: str) -> list[MailboxInfo]:
+    account_id = _account_id(conn, account)
+    return [_mailbox(row) for row in conn.execute(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name", (account_id,))]
+
+
+def _r_get_mailbox(conn: sqlite3.Connection, account: str, name: str) -> MailboxInfo:
+    return _mailbox(_mailbox_row(conn, _account_id(conn, account), name))
+
+
+def _tx_create_mailbox(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str,
+                       special_use: str | None) -> MailboxInfo:
+    account_id = _account_id(conn, account)
+    if conn.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?",
+                    (account_id, name)).fetchone():
+        raise MailError(ErrorKind.EXISTS, f"mailbox {name!r} exists")
+    _create_parents(conn, account_id, name)
+    return _insert_mailbox(conn, account_id, name, special_use)
+
+
+def _create_parents(conn: sqlite3.Connection, account_id: int, name: str) -> None:
+    for parent in names.parents(name):
+        if not conn.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?",
+                            (account_id, parent)).fetchone():
+            _insert_mailbox(conn, account_id, parent, None)
+
+
+def _tx_delete_mailbox(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str) -> None:
+    box = _mailbox_row(conn, _account_id(conn, account), name)
+    conn.execute("DELETE FROM mailboxes WHERE id = ?", (box[0],))
+    ctx.changed[box[0]] = _GONE
+    ctx.unreferenced = True
+
+
+def _tx_rename_mailbox(conn: sqlite3.Connection, ctx: _Ctx, account: str, old: str, new: str) -> None:
+    account_id = _account_id(conn, account)
+    box = _mailbox_row(conn, account_id, old)
+    if old == new or names.is_inbox(new):
+        raise MailError(ErrorKind.EXISTS, f"mailbox {new!r} exists")
+    if conn.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?",
+                    (account_id, new)).fetchone():
+        raise MailError(ErrorKind.EXISTS, f"mailbox {new!r} exists")
+    if names.is_inbox(old):
+        # RFC 9051 6.3.6: move INBOX's messages into a new mailbox; INBOX
+        # stays, empty, with its UIDVALIDITY and UIDNEXT; its inferiors are
+        # not renamed. The UIDs move with the messages: the new mailbox has a
+        # fresh UIDVALIDITY, so keeping them is allowed and cheap.
+        _create_parents(conn, account_id, new)
+        target = _insert_mailbox(conn, account_id, new, None, uidnext=box[4], highestmodseq=box[5])
+        modseq = _bump(conn, ctx, box[0], box[5])
+        conn.execute("INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, append_modseq)"
+                     " SELECT mailbox_id, uid, ?, append_modseq FROM messages WHERE mailbox_id = ?",
+                     (modseq, box[0]))
+        conn.execute("UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (target.id, box[0]))
+        return
+    if names.is_descendant(new, old):
+        raise MailError(ErrorKind.NOT_ALLOWED, "cannot rename a mailbox into itself")
+    prefix = old + "/"
+    children = conn.execute("SELECT id, name FROM mailboxes WHERE account_id = ? AND"
+                            " substr(name, 1, ?) = ?", (account_id, len(prefix), prefix)).fetchall()
+    renames = [(box[0], new)] + [(cid, new + cname[len(old):]) for cid, cname in children]
+    for _, target_name in renames[1:]:
+        names.mailbox_name(target_name)  # the new names must be valid too (length, depth)
+        if conn.execute("SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?",
+                        (account_id, target_name)).fetchone():
+            raise MailError(ErrorKind.EXISTS, f"mailbox {target_name!r} exists")
+    conn.executemany("UPDATE mailboxes SET name = ? WHERE id = ?",
+                     [(target_name, mid) for mid, target_name in renames])
+    _create_parents(conn, account_id, new)
+
+
+def _tx_set_subscribed(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str,
+                       subscribed: bool) -> None:
+    box = _mailbox_row(conn, _account_id(conn, account), name)
+    conn.execute("UPDATE mailboxes SET subscribed = ? WHERE id = ?", (int(subscribed), box[0]))
+
+
+def _r_status(conn: sqlite3.Connection, account: str, name: str) -> MailboxStatus:
+    conn.execute("BEGIN")
+    box = _mailbox(_mailbox_row(conn, _account_id(conn, account), name))
+    messages, unseen, deleted, size = conn.execute(
+        "SELECT count(*), coalesce(sum((sysflags & 1) = 0), 0), coalesce(sum((sysflags & 8) != 0), 0),"
+        " coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", (box.id,)).fetchone()
+    return MailboxStatus(box, messages, unseen, deleted, size)
+
+
+# -- message jobs and queries ------------------------------------------------
+
+
+def _r_highestmodseq(conn: sqlite3.Connection, mailbox_id: int) -> int | None:
+    row = conn.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _r_snapshot(conn: sqlite3.Connection, account: str, name: str) -> MailboxSnapshot:
+    conn.execute("BEGIN")
+    box = _mailbox(_mailbox_row(conn, _account_id(conn, account), name))
+    rows = conn.execute(f"SELECT {_META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                        (box.id,)).fetchall()
+    return MailboxSnapshot(box, _metas(rows))
+
+
+def _r_fetch_meta(conn: sqlite3.Connection, mailbox_id: int, uids: list[int]) -> list[MessageMeta]:
+    if not uids:
+        return []
+    conn.execute("BEGIN")
+    rows: list[tuple] = []
+    if uids[-1] - uids[0] < 4 * len(uids):
+        # Dense (the usual 1:* or a range): one range scan, filtered here.
+        wanted = set(uids)
+        rows = [row for row in conn.execute(
+            f"SELECT {_META_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
+            " ORDER BY uid", (mailbox_id, uids[0], uids[-1])) if row[0] in wanted]
+    else:
+        for chunk in _chunks(uids):
+            marks = ",".join("?" * len(chunk))
+            rows.extend(conn.execute(
+                f"SELECT {_META_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid IN ({marks})"
+                " ORDER BY uid", (mailbox_id, *chunk)))
+    return list(_metas(rows))
+
+
+def _r_analysis(conn: sqlite3.Connection, mailbox_id: int, uid: int) -> bytes:
+    row = conn.execute("SELECT b.analysis FROM messages m JOIN blobs b ON b.id = m.blob_id"
+                       " WHERE m.mailbox_id = ? AND m.uid = ?", (mailbox_id, uid)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.EXPUNGED, f"no message with UID {uid}")
+    return bytes(row[0])
+
+
+def _tx_store_flags(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, uids: list[int],
+                    mode: FlagMode, bits: int, keywords: dict[str, str],
+                    unchanged_since: int | None) -> tuple[list[FlagUpdate], list[int]]:
+    box = _mailbox_by_id(conn, mailbox_id)
+    rows: list[tuple] = []
+    for chunk in _chunks(uids):
+        marks = ",".join("?" * len(chunk))
+        rows.extend(conn.execute(f"SELECT uid, modseq, sysflags, keywords FROM messages"
+                                 f" WHERE mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk)))
+    rows.sort()
+    failed: list[int] = []
+    changes: list[tuple[int, int, str]] = []
+    for uid, modseq, old_bits, old_keywords in rows:
+        if unchanged_since is not None and modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        current = {k.lower(): k for k in old_keywords.split(" ")} if old_keywords else {}
+        if mode is FlagMode.ADD:
+            new_bits = old_bits | bits
+            new_keywords = {**keywords, **current}
+        elif mode is FlagMode.REMOVE:
+            new_bits = old_bits & ~bits
+            new_keywords = {k: v for k, v in current.items() if k not in keywords}
+        else:
+            new_bits = bits
+            new_keywords = keywords
+        text = _keywords_text(new_keywords.values())
+        if new_bits != old_bits or text != old_keywords:
+            changes.append((uid, new_bits, text))
+    if not changes:
+        return [], failed
+    # One MODSEQ for the whole STORE: RFC 7162 3.1 requires only that it
+    # exceed the previous HIGHESTMODSEQ (Dovecot does the same per transaction).
+    modseq = _bump(conn, ctx, mailbox_id, box[5])
+    conn.executemany("UPDATE messages SET sysflags = ?, keywords = ?, modseq = ?"
+                     " WHERE mailbox_id = ? AND uid = ?",
+                     [(b, k, modseq, mailbox_id, uid) for uid, b, k in changes])
+    return [FlagUpdate(uid, _flagset(b, k), modseq) for uid, b, k in changes], failed
+
+
+def _tx_copy(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, uids: list[int],
+             account: str, target: str, move: bool) -> list[tuple[int, int]]:
+    source = _mailbox_by_id(conn, mailbox_id)
+    account_row = _account_row(conn, account)
+    box = _mailbox_row(conn, account_row[0], target)
+    if move and box[0] == mailbox_id:
+        raise MailError(ErrorKind.NOT_ALLOWED, "cannot move messages into their own mailbox")
+    rows: list[tuple] = []
+    for chunk in _chunks(uids):
+        marks = ",".join("?" * len(chunk))
+        rows.extend(conn.execute(
+            f"SELECT uid, sysflags, keywords, internal_date, internal_tz, size, blob_id FROM messages"
+            f" WHERE mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk)))
+    if not rows:
+        return []
+    rows.sort()
+    if not (move and source[1] == account_row[0]):  # a move within an account adds nothing
+        _check_quota(conn, account_row, sum(r[5] for r in rows), len(rows))
+    uidnext, modseq = box[4], box[5] + 1
+    now = int(time.time())
+    mapping = []
+    inserts = []
+    for offset, (uid, bits, keywords, idate, itz, size, blob_id) in enumerate(rows):
+        new_uid = uidnext + offset
+        mapping.append((uid, new_uid))
+        inserts.append((box[0], new_uid, modseq, modseq, bits, keywords, idate, itz, now, size, blob_id))
+    conn.executemany(
+        "INSERT INTO messages(mailbox_id, uid, modseq, append_modseq, sysflags, keywords,"
+        " internal_date, internal_tz, save_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        inserts)
+    conn.execute("UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                 (uidnext + len(rows), modseq, box[0]))
+    ctx.changed[box[0]] = modseq
+    if move:
+        _expunge_uids(conn, ctx, mailbox_id, [uid for uid, _ in mapping])
+    return mapping
+
+
+def _tx_expunge(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int,
+                uids: list[int] | None) -> list[int]:
+    _mailbox_by_id(conn, mailbox_id)
+    if uids is None:
+        found = [r[0] for r in conn.execute(
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND sysflags & 8 ORDER BY uid",
+            (mailbox_id,))]
+    else:
+        found = []
+        for chunk in _chunks(uids):
+            marks = ",".join("?" * len(chunk))
+            found.extend(r[0] for r in conn.execute(
+                f"SELECT uid FROM messages WHERE mailbox_id = ? AND sysflags & 8 AND uid IN ({marks})",
+                (mailbox_id, *chunk)))
+        found.sort()
+    if found:
+        _expunge_uids(conn, ctx, mailbox_id, found)
+    return found
+
+
+def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes:
+    conn.execute("BEGIN")
+    box = _mailbox_by_id(conn, mailbox_id)
+    floor = conn.execute("SELECT expunge_floor FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()[0]
+    new_rows: list[tuple] = []
+    updates: list[FlagUpdate] = []
+    # INDEXED BY: without ANALYZE statistics the planner prefers the primary
+    # key (to avoid sorting) and scans the whole mailbox; IDLE asks this
+    # after every delivery, so it must be a short range scan of the index.
+    rows = conn.execute(f"SELECT {_META_COLUMNS}, append_modseq FROM messages"
+                        f" INDEXED BY messages_modseq WHERE mailbox_id = ? AND modseq > ?",
+                        (mailbox_id, since)).fetchall()
+    rows.sort()
+    for row in rows:
+        if row[10] > since:
+            new_rows.append(row[:10])
+        else:
+            updates.append(FlagUpdate(row[0], _flagset(row[2], row[3]), row[1]))
+    appended = _metas(new_rows)
+    # An appended-then-expunged UID was never seen by the caller: drop it.
+    expunged = [r[0] for r in conn.execute(
+        "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND append_modseq <= ?"
+        " ORDER BY uid", (mailbox_id, since, since))]
+    if since < floor:
+        # Tombstones older than the floor were pruned: we cannot tell which of
+        # them the caller saw, so report every UID below UIDNEXT that is gone
+        # (a caller ignores UIDs it never knew; RFC 7162 3.2.5.1 allows the
+        # same over-reporting for VANISHED).
+        present = {r[0] for r in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?",
+                                              (mailbox_id,))}
+        present.update(m.uid for m in appended)
+        expunged = [uid for uid in range(1, box[4]) if uid not in present]
+    return Changes(mailbox_id, box[5], box[4], tuple(expunged), appended, tuple(updates))
