@@ -159,7 +159,10 @@ def cmd_mailbox(config: Config, args: argparse.Namespace) -> int:
 
     async def go(store) -> int:
         rows = []
-        for mb in await store.list_mailboxes(args.address.lower()):
+        mailboxes = await store.list_mailboxes(args.address.lower())
+        # INBOX and its children first, then by name, as mail clients show them.
+        mailboxes.sort(key=lambda mb: (mb.name.split("/")[0] != "INBOX", mb.name))
+        for mb in mailboxes:
             st = await store.mailbox_status(args.address.lower(), mb.name)
             rows.append({"name": mb.name, "messages": st.messages, "unseen": st.unseen, "bytes": st.size})
         if args.json:

@@ -85,9 +85,9 @@ class DeliverySession:
                 # RFC 5321 4.5.3.2.7 lets a server close an idle connection;
                 # 421 says why (3.8), as at shutdown.
                 if self.conn.closing.is_set():
-                    self.proto.send(Reply(421, "4.3.2", f"{self.config.hostname} shutting down"))
+                    self.proto.close(Reply(421, "4.3.2", f"{self.config.hostname} shutting down"))
                 else:
-                    self.proto.send(Reply(421, "4.4.2", f"{self.config.hostname} idle too long, closing"))
+                    self.proto.close(Reply(421, "4.4.2", f"{self.config.hostname} idle too long, closing"))
                 await self.conn.write(self.proto.data_to_send())
                 return
             self.proto.receive_data(data)

@@ -1,1 +1,76 @@
-"""pop3_proto"""
+"""Pure POP3 protocol core: no asyncio, no storage (DESIGN.md, "Pure protocol cores").
+
+``protocol`` holds the commands, responses, dot-stuffing, TOP and CAPA helpers;
+``connection`` the state machine, :class:`Pop3ServerConnection`.
+"""
+
+from .connection import (
+    AuthAborted,
+    AuthResponse,
+    CommandReceived,
+    CommandRejected,
+    ConnectionClosed,
+    Event,
+    Limits,
+    Pop3ServerConnection,
+)
+from .protocol import (
+    AUTH,
+    COMMANDS,
+    IN_USE,
+    LOGIN_DELAY,
+    MAX_NUMBER,
+    SYS_PERM,
+    SYS_TEMP,
+    UTF8,
+    AuthCommand,
+    CapaCommand,
+    Command,
+    CommandError,
+    CommandSpec,
+    Continuation,
+    DeleCommand,
+    DotStuffer,
+    Err,
+    ListCommand,
+    MultiLine,
+    MultiLineData,
+    MultiLineEnd,
+    MultiLineStart,
+    NoopCommand,
+    Ok,
+    PassCommand,
+    QuitCommand,
+    Response,
+    RetrCommand,
+    RsetCommand,
+    State,
+    StatCommand,
+    StlsCommand,
+    TopCommand,
+    UidlCommand,
+    UserCommand,
+    Utf8Command,
+    capa_response,
+    capabilities,
+    decode_base64,
+    dot_stuff,
+    dot_unstuff,
+    format_continuation,
+    format_status,
+    parse_line,
+    stuffed_size,
+    top_of_message,
+)
+
+__all__ = [
+    "AUTH", "COMMANDS", "IN_USE", "LOGIN_DELAY", "MAX_NUMBER", "SYS_PERM", "SYS_TEMP", "UTF8",
+    "AuthAborted", "AuthCommand", "AuthResponse", "CapaCommand", "Command", "CommandError",
+    "CommandReceived", "CommandRejected", "CommandSpec", "ConnectionClosed", "Continuation",
+    "DeleCommand", "DotStuffer", "Err", "Event", "Limits", "ListCommand", "MultiLine",
+    "MultiLineData", "MultiLineEnd", "MultiLineStart", "NoopCommand", "Ok", "PassCommand",
+    "Pop3ServerConnection", "QuitCommand", "Response", "RetrCommand", "RsetCommand", "State",
+    "StatCommand", "StlsCommand", "TopCommand", "UidlCommand", "UserCommand", "Utf8Command",
+    "capa_response", "capabilities", "decode_base64", "dot_stuff", "dot_unstuff",
+    "format_continuation", "format_status", "parse_line", "stuffed_size", "top_of_message",
+]
