@@ -55,7 +55,18 @@ class Dovecot:
         extra_config: str = "",
         binary: str | None = None,
     ) -> None:
-        self.root = Path(tmpdir)
+        self.requested_root = Path(tmpdir)
+        self.root = self.requested_root
+        self._private_root: Path | None = None
+        if os.getuid() == 0:
+            # As root, Dovecot's auth and mail processes run as the
+            # unprivileged dovecot user (see _mail_ids), which cannot
+            # traverse pytest's 0700 tmp directories.  Use a world-
+            # traversable directory of our own instead, removed by stop().
+            import tempfile
+
+            self._private_root = Path(tempfile.mkdtemp(prefix="hivemail-dovecot-"))
+            self.root = self._private_root
         self.protocols = tuple(protocols)
         self.extra_config = extra_config
         self.binary = binary or find_dovecot()
@@ -213,14 +224,22 @@ service pop3-login {{
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._private_root is not None and self._private_root.exists():
+            # keep the log next to the test's own tmpdir for post-mortems
+            try:
+                self.requested_root.mkdir(parents=True, exist_ok=True)
+                if self.log_path.exists():
+                    shutil.copy(self.log_path, self.requested_root / "dovecot.log")
+            except OSError:
+                pass
+            shutil.rmtree(self._private_root, ignore_errors=True)
 
     def log_text(self) -> str:
         out = []

@@ -69,11 +69,17 @@ def unstuff(raw: bytes) -> bytes:
     """Remove the transparency period from the start of every line (section 4.5.2).
 
     ``raw`` is the data without the final ``.<CRLF>`` (it ends with the CRLF
-    of the last line, or is empty).  Lines are delimited by CRLF only.
+    of the last line, or is empty).
+
+    A line may also end in a bare LF here: clients that send bare LF (Python's
+    smtplib given bytes, for one) stuff the dot after it, and Dovecot's LMTP
+    and Postfix unstuff it, so we do too (a bare-LF message is stored with
+    CRLF line ends anyway). This never changes where the data *ends*: only
+    ``<CRLF>.<CRLF>`` does that, which is the smuggling defence.
     """
     if raw.startswith(b"."):
         raw = raw[1:]
-    return raw.replace(b"\r\n.", b"\r\n")
+    return raw.replace(b"\n.", b"\n")
 
 
 def read_data(reader: StreamReader, max_size: int) -> Reading[bytes | None]:

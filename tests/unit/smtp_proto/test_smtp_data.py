@@ -129,10 +129,13 @@ def test_smuggled_transaction_never_becomes_commands(fake_end: bytes, lmtp: bool
 
 
 @pytest.mark.parametrize("chunk", CHUNKS)
-def test_bare_lf_and_cr_pass_through_unchanged(chunk: int) -> None:
-    wire = b"a\nb\rc\r\n.d\n.e\r\n.\r\n"
-    # Only the dot after a real CRLF is unstuffed.
-    assert run_reader(wire, chunk) == (b"a\nb\rc\r\nd\n.e\r\n", b"")
+def test_bare_lf_and_cr_pass_through_unstuffed_like_dovecot(chunk: int) -> None:
+    wire = b"a\nb\rc\r\n.d\n.e\r..f\r\n.\r\n"
+    # Line ends stay as received; a dot starting a line after CRLF or bare LF
+    # is unstuffed, as Dovecot's LMTP does (checked against Dovecot 2.3.19:
+    # "line1\n..\nline2\n.x" is stored as "line1\n.\nline2\nx"); a bare CR
+    # does not start a line.
+    assert run_reader(wire, chunk) == (b"a\nb\rc\r\nd\ne\r..f\r\n", b"")
 
 
 def test_eof_inside_data() -> None:
@@ -163,7 +166,7 @@ def test_size_limit_is_exact_and_counts_unstuffed_octets() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
-    [(b"", b""), (b".", b""), (b"..\r\n", b".\r\n"), (b"a\r\n.b\r\n..c\r\n", b"a\r\nb\r\n.c\r\n"), (b"a\n.b\r\n", b"a\n.b\r\n")],
+    [(b"", b""), (b".", b""), (b"..\r\n", b".\r\n"), (b"a\r\n.b\r\n..c\r\n", b"a\r\nb\r\n.c\r\n"), (b"a\n.b\r\n", b"a\nb\r\n"), (b"a\r.b\r\n", b"a\r.b\r\n")],
 )
 def test_unstuff(raw: bytes, clean: bytes) -> None:
     assert unstuff(raw) == clean

@@ -1,0 +1,274 @@
+"""``analyse(raw)``: everything FETCH, SEARCH, SORT and POP3 need, once.
+
+DESIGN.md principle 2 ("parse once, at the door"): the store calls
+``analyse`` at delivery/APPEND, persists ``to_bytes()``, and later answers
+from ``MessageAnalysis.from_bytes()`` without reading the message again
+(except to send byte ranges, located by ``part()``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import headers as H
+from .parse import DEFAULT_MAX_DEPTH, PartInfo, parse_message
+
+__all__ = ["MessageAnalysis", "analyse", "normalise_crlf", "base_subject", "decode_transfer"]
+
+# Limits are data (DESIGN.md principle 7).  Search text beyond this is not
+# indexed; the message itself is still stored and served whole.
+MAX_BODY_TEXT = 8 * 1024 * 1024
+PREVIEW_CHARS = 200
+
+_BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def normalise_crlf(data: bytes) -> bytes:
+    """Turn bare LF and bare CR into CRLF; CRLF stays.
+
+    Stored messages are CRLF so that RFC822.SIZE equals the octets sent
+    (RFC 9051 section 2.3.4 counts the message as it is sent, with CRLF
+    line ends, and Dovecot's "virtual size" does the same conversion).
+    """
+    if b"\r" not in data:
+        return data.replace(b"\n", b"\r\n")
+    return _BARE_LINE_END.sub(b"\r\n", data)
+
+
+@dataclass
+class MessageAnalysis:
+    """Result of ``analyse``; plain data, serialisable with ``to_bytes``."""
+
+    size: int
+    root: PartInfo
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """Top-level header fields: (name as sent, decoded unfolded value)."""
+    body_text: str = ""
+    preview: str = ""
+    sent_date: datetime | None = None
+
+    # -- derived header data ------------------------------------------------
+    @property
+    def message_id(self) -> str | None:
+        env = self.root.envelope
+        return env.message_id if env is not None else None
+
+    @property
+    def subject(self) -> str:
+        values = self.header_values("subject")
+        return values[0] if values else ""
+
+    @property
+    def base_subject(self) -> str:
+        return base_subject(self.subject)
+
+    @property
+    def from_addr(self) -> str:
+        env = self.root.envelope
+        if env is None or not env.from_:
+            return ""
+        for a in env.from_:
+            if a.host is not None and a.mailbox is not None:
+                return H.decode_raw(f"{a.mailbox}@{a.host}").lower()
+        return ""
+
+    @property
+    def header_text(self) -> str:
+        """All top-level header fields as "Name: value" lines (decoded)."""
+        return "\n".join(f"{n}: {v}" for n, v in self.headers)
+
+    def header_values(self, name: str) -> list[str]:
+        """Decoded, unfolded values of every top-level field called *name*."""
+        lname = name.lower()
+        return [v for n, v in self.headers if n.lower() == lname]
+
+    # -- sections --------------------------------------------------------------
+    def part(self, section: tuple[int, ...]) -> PartInfo | None:
+        """The entity for an IMAP section part number (RFC 9051 s6.4.5).
+
+        ``()`` is the whole message.  In a multipart, n is the n-th child.
+        In a non-multipart message (the root, or the message inside a
+        message/rfc822 part), part 1 is the message's body and the returned
+        PartInfo is that message entity itself.  A message/rfc822 part's
+        sub-parts are those of its encapsulated message ("2.1" is the
+        first part of the message in part 2).  For "x.HEADER"/"x.TEXT" use
+        ``part(x).message``; for "x.MIME" use ``part(x)``'s header range.
+        Returns None for a number that does not exist.
+        """
+        cur = self.root
+        in_message = True
+        for n in section:
+            if not in_message and cur.message is not None:
+                cur = cur.message
+                in_message = True
+            if cur.is_multipart:
+                if not 1 <= n <= len(cur.children):
+                    return None
+                cur = cur.children[n - 1]
+                in_message = False
+            elif in_message and n == 1:
+                in_message = False
+            else:
+                return None
+        return cur
+
+    def walk(self):
+        return self.root.walk()
+
+    # -- persistence -------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        from .serialize import dumps
+
+        return dumps(self)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "MessageAnalysis":
+        from .serialize import loads
+
+        return loads(blob)
+
+
+# --------------------------------------------------------------------------
+# Content-Transfer-Encoding
+# --------------------------------------------------------------------------
+
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def decode_transfer(data: bytes, encoding: str | None) -> bytes:
+    """Undo a Content-Transfer-Encoding (RFC 2045 section 6); never raises.
+
+    base64 ignores characters outside the alphabet ("Any characters
+    outside of the base64 alphabet are to be ignored", RFC 2045 s6.8) and
+    drops a dangling partial quantum.  Unknown encodings (RFC 2045 s6.4:
+    "treat as application/octet-stream") are returned as they are.
+    """
+    enc = (encoding or "").lower()
+    if enc == "base64":
+        clean = _B64_JUNK.sub(b"", data)  # also drops "=" padding
+        if len(clean) % 4 == 1:
+            clean = clean[:-1]  # a lone sextet carries no whole octet
+        clean += b"=" * (-len(clean) % 4)
+        try:
+            return base64.b64decode(clean)
+        except (binascii.Error, ValueError):
+            return b""
+    if enc == "quoted-printable":
+        try:
+            return binascii.a2b_qp(data)
+        except (binascii.Error, ValueError):
+            return data
+    return data
+
+
+# --------------------------------------------------------------------------
+# Base subject (RFC 5256 section 2.1)
+# --------------------------------------------------------------------------
+
+_WS = re.compile(r"[ \t\r\n]+")
+# subj-trailer = "(fwd)" / WSP
+_TRAILER = re.compile(r"(?:\(fwd\)|[ \t])+$", re.I)
+# subj-blob = "[" *BLOBCHAR "]" *WSP ; subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
+_BLOB = r"\[[^\[\]]*\][ \t]*"
+_LEADER = re.compile(r"^(?:[ \t]*(?:re|fwd?)[ \t]*(?:" + _BLOB + r")*:[ \t]*)", re.I)
+_BLOB_LEADER = re.compile(r"^" + _BLOB)
+_FWD = re.compile(r"^\[fwd:(.*)\]$", re.I | re.S)
+
+
+def base_subject(subject: str) -> str:
+    """RFC 5256 section 2.1 base subject (decoded input, case kept)."""
+    s = _WS.sub(" ", subject).strip(" ")
+    for _ in range(1000):  # bounded: each round removes at least one char
+        before = s
+        # (2) remove all trailing text of the form subj-trailer
+        s = _TRAILER.sub("", s)
+        while True:
+            # (3) remove leading subj-leader (subj-refwd / subj-blob)
+            inner = s
+            while True:
+                m = _LEADER.match(inner)
+                if m is None or m.end() == 0:
+                    break
+                inner = inner[m.end():]
+            m = _BLOB_LEADER.match(inner)
+            # (4) drop a leading blob only if something remains after it
+            if m is not None and inner[m.end():].strip():
+                inner = inner[m.end():]
+            if inner == s:
+                break
+            s = inner
+        # (6) subj-fwd-hdr "[fwd:" ... subj-fwd-trl "]"
+        m = _FWD.match(s)
+        if m is not None:
+            s = m.group(1).strip(" ")
+        if s == before:
+            break
+    return s
+
+
+# --------------------------------------------------------------------------
+# Text extraction
+# --------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]{0,10000}>|&nbsp;", re.I)
+_PREVIEW_WS = re.compile(r"\s+")
+
+
+def _part_text(raw: bytes, part: PartInfo) -> str:
+    data = decode_transfer(raw[part.body_start : part.body_end], part.encoding)
+    return H.decode_bytes(data, part.charset)
+
+
+def _is_attachment(part: PartInfo) -> bool:
+    return (part.disposition or "").lower() == "attachment"
+
+
+def _collect_text(raw: bytes, root: PartInfo) -> tuple[str, str]:
+    """(body_text, preview).  body_text holds every text/* leaf (for SEARCH
+    BODY/TEXT); the preview (RFC 8970 section 2) comes from the first
+    non-attachment text/plain part, else the first text/html part."""
+    texts: list[str] = []
+    total = 0
+    plain: str | None = None
+    html: str | None = None
+    for part in root.walk():
+        if part.children or part.message is not None or not part.is_text:
+            continue
+        if total >= MAX_BODY_TEXT:
+            break
+        text = _part_text(raw, part)[: MAX_BODY_TEXT - total]
+        total += len(text)
+        texts.append(text)
+        sub = part.media_subtype.lower()
+        if not _is_attachment(part):
+            if plain is None and sub == "plain":
+                plain = text
+            elif html is None and sub == "html":
+                html = text
+    source = plain if plain is not None else (_TAG.sub(" ", html[:100_000]) if html is not None else "")
+    preview = _PREVIEW_WS.sub(" ", source[: PREVIEW_CHARS * 20]).strip()[:PREVIEW_CHARS]
+    return "\n".join(texts), preview
+
+
+def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
+    """Analyse a message; never raises, on any bytes.
+
+    *raw* should already be ``normalise_crlf``-ed: offsets, sizes and line
+    counts are into *raw* as given.  Runs in time linear in ``len(raw)``.
+    """
+    root, fields = parse_message(raw, max_depth)
+    headers = [(name, H.decode_words(H.unfold(value)).rstrip(" \t")) for name, value in fields]
+    body_text, preview = _collect_text(raw, root)
+    env = root.envelope
+    return MessageAnalysis(
+        size=len(raw),
+        root=root,
+        headers=headers,
+        body_text=body_text,
+        preview=preview,
+        sent_date=H.parse_date(env.date if env is not None else None),
+    )

@@ -1,0 +1,81 @@
+"""MessageAnalysis: decoded fields, search text, preview, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hivemail.mime import MessageAnalysis, analyse, base_subject, decode_transfer, normalise_crlf
+
+FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "messages").glob("*.eml"))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name[:2])
+def test_round_trip_through_bytes(path: Path) -> None:
+    a = analyse(normalise_crlf(path.read_bytes()))
+    blob = a.to_bytes()
+    assert isinstance(blob, bytes)
+    assert MessageAnalysis.from_bytes(blob) == a
+
+
+def test_decoded_fields() -> None:
+    raw = normalise_crlf(
+        b"From: =?UTF-8?B?5byg5LiJ?= <Zhang@Example.CN>\r\nSubject: =?UTF-8?Q?Re:_caf=C3=A9?=\r\n"
+        b"Date: Tue, 14 May 2024 09:30:00 +0800\r\nMessage-ID: <x@y>\r\nX-Two: a\r\nx-two: b\r\n\r\nhello\r\n"
+    )
+    a = analyse(raw)
+    assert a.subject == "Re: café" and a.base_subject == "café"
+    assert a.from_addr == "zhang@example.cn"
+    assert a.message_id == "<x@y>"
+    assert a.sent_date.isoformat() == "2024-05-14T09:30:00+08:00"
+    assert a.header_values("X-TWO") == ["a", "b"]
+    assert a.header_values("from") == ["张三 <Zhang@Example.CN>"]
+    assert "hello" in a.body_text and a.preview == "hello"
+    assert a.size == len(raw)
+
+
+def test_body_text_decodes_cte_and_charset() -> None:
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"caf=E9 cr=\r\nme\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"PHA+aMOpPC9wPg==\r\n--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n"
+    )
+    a = analyse(raw)
+    assert "café crme" in a.body_text
+    assert "<p>hé</p>" in a.body_text
+    assert a.preview == "café crme"
+
+
+def test_preview_from_html_when_no_plain() -> None:
+    raw = b"Content-Type: text/html\r\n\r\n<html><body><p>Hello <b>world</b></p></body></html>\r\n"
+    assert analyse(raw).preview == "Hello world"
+
+
+@pytest.mark.parametrize(
+    "subject, base",
+    [
+        ("Re: [list] Re: Fwd: Lunch on Friday? (fwd)", "Lunch on Friday?"),
+        ("RE:  FW: hello", "hello"),
+        ("[fwd: Re: thing]", "thing"),
+        ("[list] ", "[list]"),
+        ("Re:", ""),
+        ("  spaced \t out  ", "spaced out"),
+        ("Fwd: [x] [y] z", "z"),
+    ],
+)
+def test_base_subject_rfc5256(subject: str, base: str) -> None:
+    assert base_subject(subject) == base
+
+
+def test_decode_transfer_is_lenient() -> None:
+    assert decode_transfer(b"aGVs\r\nbG8=\r\n", "BASE64") == b"hello"
+    assert decode_transfer(b"aGVsb!!G8", "base64") == b"hello"
+    assert decode_transfer(b"=E9=\r\nx", "quoted-printable") == b"\xe9x"
+    assert decode_transfer(b"raw", "x-weird") == b"raw"
+
+
+def test_from_bytes_rejects_unknown_version() -> None:
+    with pytest.raises(ValueError):
+        MessageAnalysis.from_bytes(b'{"v": 999}')
