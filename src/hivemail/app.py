@@ -35,20 +35,18 @@ def build_listeners(config: Config, store: MailStore) -> list[Listener]:
     from hivemail.lmtp import session as lmtp_session
 
     limits = ConnectionLimits(config.limits.max_connections, config.limits.max_connections_per_ip)
-    tls = None
+    # Made (or loaded) at every start, even with no implicit-TLS listener:
+    # STARTTLS/STLS need it, and a fresh install should have its
+    # certificate from the first start.
+    tls = tls_context(config)
     listeners: list[Listener] = []
     smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
 
     def add(name: str, address: str, handler: Handler, refusal: bytes, implicit_tls: bool = False) -> None:
-        nonlocal tls
         if not address:
             return
         host, port = parse_hostport(address)
-        ctx = None
-        if implicit_tls:
-            tls = tls or tls_context(config)
-            ctx = tls
-        listeners.append(Listener(name, host, port, handler, limits, refusal, ctx))
+        listeners.append(Listener(name, host, port, handler, limits, refusal, tls if implicit_tls else None))
 
     add("lmtp", config.listen.lmtp, lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal)
     add("smtp", config.listen.smtp, lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal)

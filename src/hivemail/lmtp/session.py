@@ -81,13 +81,13 @@ class DeliverySession:
             if self.proto.closed:
                 return
             data = await self.conn.read(timeout=self.config.limits.smtp_idle_timeout)
-            if data is None:
+            if data is None or self.conn.closing.is_set():
                 # RFC 5321 4.5.3.2.7 lets a server close an idle connection;
                 # 421 says why (3.8), as at shutdown.
-                if self.conn.closing.is_set():
-                    self.proto.close(Reply(421, "4.3.2", f"{self.config.hostname} shutting down"))
-                else:
+                if data is None:
                     self.proto.close(Reply(421, "4.4.2", f"{self.config.hostname} idle too long, closing"))
+                else:
+                    self.proto.close(Reply(421, "4.3.2", f"{self.config.hostname} shutting down"))
                 await self.conn.write(self.proto.data_to_send())
                 return
             self.proto.receive_data(data)

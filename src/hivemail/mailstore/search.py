@@ -114,6 +114,18 @@ def needs_analysis(q: Query) -> bool:
     return False
 
 
+def needs_body(q: Query) -> bool:
+    """Whether evaluating ``q`` needs the message text (BODY, TEXT)."""
+    match q:
+        case And(items) | Or(items):
+            return any(needs_body(i) for i in items)
+        case Not(item):
+            return needs_body(item)
+        case Body() | Text():
+            return True
+    return False
+
+
 def _compare_day(op: str, actual: date, wanted: date) -> bool:
     if op == "before":
         return actual < wanted
@@ -127,18 +139,20 @@ def matches(
     meta: MessageMeta,
     analysis: Callable[[], object] | None = None,
     recent: Callable[[int], bool] = lambda uid: False,
+    body_text: Callable[[], str] | None = None,
 ) -> bool:
     """Evaluate ``q`` for one message. ``analysis()`` returns its
-    :class:`hivemail.mime.MessageAnalysis`; it is called only when needed."""
+    :class:`hivemail.mime.MessageAnalysis` and ``body_text()`` its decoded
+    text; each is called only when a key needs it (callers cache them)."""
     match q:
         case All():
             return True
         case And(items):
-            return all(matches(i, meta, analysis, recent) for i in items)
+            return all(matches(i, meta, analysis, recent, body_text) for i in items)
         case Or(items):
-            return any(matches(i, meta, analysis, recent) for i in items)
+            return any(matches(i, meta, analysis, recent, body_text) for i in items)
         case Not(item):
-            return not matches(item, meta, analysis, recent)
+            return not matches(item, meta, analysis, recent, body_text)
         case HasFlag(flag):
             if flag.startswith("\\"):
                 return flag.lower() in {f.lower() for f in meta.flags}
@@ -167,12 +181,11 @@ def matches(
             needle = fold(text)
             return any(needle in fold(v) for v in values)
         case Body(text):
-            a = analysis() if analysis else None
-            return a is not None and fold(text) in fold(a.body_text)
+            return body_text is not None and fold(text) in fold(body_text())
         case Text(text):
             a = analysis() if analysis else None
-            if a is None:
-                return False
             needle = fold(text)
-            return needle in fold(a.header_text) or needle in fold(a.body_text)
+            if a is not None and needle in fold(a.header_text):
+                return True
+            return body_text is not None and needle in fold(body_text())
     raise TypeError(f"unknown query node {q!r}")

@@ -36,6 +36,9 @@ def normalise_crlf(data: bytes) -> bytes:
     """
     if b"\r" not in data:
         return data.replace(b"\n", b"\r\n")
+    crlf = data.count(b"\r\n")
+    if crlf == data.count(b"\n") == data.count(b"\r"):
+        return data  # already CRLF throughout: the common case, at memchr speed
     return _BARE_LINE_END.sub(b"\r\n", data)
 
 
@@ -47,7 +50,6 @@ class MessageAnalysis:
     root: PartInfo
     headers: list[tuple[str, str]] = field(default_factory=list)
     """Top-level header fields: (name as sent, decoded unfolded value)."""
-    body_text: str = ""
     preview: str = ""
     sent_date: datetime | None = None
 
@@ -118,6 +120,15 @@ class MessageAnalysis:
 
     def walk(self):
         return self.root.walk()
+
+    def body_text_from(self, raw: bytes) -> str:
+        """The decoded text of every text/* leaf, for SEARCH BODY/TEXT.
+
+        Not stored with the analysis: it would double the size of the index
+        for every message. It is decoded from the byte ranges the analysis
+        located (no MIME re-parse); a full-text index makes it unneeded.
+        """
+        return _body_text(raw, self.root)
 
     # -- persistence -------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -227,31 +238,45 @@ def _is_attachment(part: PartInfo) -> bool:
     return (part.disposition or "").lower() == "attachment"
 
 
-def _collect_text(raw: bytes, root: PartInfo) -> tuple[str, str]:
-    """(body_text, preview).  body_text holds every text/* leaf (for SEARCH
-    BODY/TEXT); the preview (RFC 8970 section 2) comes from the first
-    non-attachment text/plain part, else the first text/html part."""
+def _text_leaves(root: PartInfo):
+    for part in root.walk():
+        if not part.children and part.message is None and part.is_text:
+            yield part
+
+
+def _body_text(raw: bytes, root: PartInfo) -> str:
     texts: list[str] = []
     total = 0
-    plain: str | None = None
-    html: str | None = None
-    for part in root.walk():
-        if part.children or part.message is not None or not part.is_text:
-            continue
+    for part in _text_leaves(root):
         if total >= MAX_BODY_TEXT:
             break
         text = _part_text(raw, part)[: MAX_BODY_TEXT - total]
         total += len(text)
         texts.append(text)
+    return "\n".join(texts)
+
+
+def _preview(raw: bytes, root: PartInfo) -> str:
+    """RFC 8970 section 2: from the first non-attachment text/plain part,
+    else the first text/html part. Only the start of the part is decoded."""
+    plain: PartInfo | None = None
+    html: PartInfo | None = None
+    for part in _text_leaves(root):
+        if _is_attachment(part):
+            continue
         sub = part.media_subtype.lower()
-        if not _is_attachment(part):
-            if plain is None and sub == "plain":
-                plain = text
-            elif html is None and sub == "html":
-                html = text
-    source = plain if plain is not None else (_TAG.sub(" ", html[:100_000]) if html is not None else "")
-    preview = _PREVIEW_WS.sub(" ", source[: PREVIEW_CHARS * 20]).strip()[:PREVIEW_CHARS]
-    return "\n".join(texts), preview
+        if sub == "plain":
+            plain = part
+            break
+        if sub == "html" and html is None:
+            html = part
+    if plain is not None:
+        source = _part_text(raw, plain)[: PREVIEW_CHARS * 20]
+    elif html is not None:
+        source = _TAG.sub(" ", _part_text(raw, html)[:100_000])
+    else:
+        source = ""
+    return _PREVIEW_WS.sub(" ", source[: PREVIEW_CHARS * 20]).strip()[:PREVIEW_CHARS]
 
 
 def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
@@ -262,13 +287,11 @@ def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
     """
     root, fields = parse_message(raw, max_depth)
     headers = [(name, H.decode_words(H.unfold(value)).rstrip(" \t")) for name, value in fields]
-    body_text, preview = _collect_text(raw, root)
     env = root.envelope
     return MessageAnalysis(
         size=len(raw),
         root=root,
         headers=headers,
-        body_text=body_text,
-        preview=preview,
+        preview=_preview(raw, root),
         sent_date=H.parse_date(env.date if env is not None else None),
     )

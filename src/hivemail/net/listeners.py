@@ -29,32 +29,31 @@ class Connection:
     peer_port: int
     local_port: int
     tls: bool
-    # Set by the listener at shutdown; sessions poll it between commands and
-    # the pump wakes on it, so a session can send BYE / 421 before closing.
+    # Set by the listener at shutdown (see shut()), so that a session whose
+    # read returns b"" can tell shutdown from EOF and say BYE / 421 first.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def is_loopback(self) -> bool:
         return self.peer_ip.startswith("127.") or self.peer_ip in ("::1", "::ffff:127.0.0.1")
 
-    async def read(self, limit: int = 65536, timeout: float | None = None) -> bytes | None:
-        """Next chunk; b"" at EOF; None on timeout or when the server is closing
-        (``closing`` tells which)."""
-        read = asyncio.ensure_future(self.reader.read(limit))
-        closing = asyncio.ensure_future(self.closing.wait())
+    async def read(self, limit: int = 262144, timeout: float | None = None) -> bytes | None:
+        """Next chunk; b"" at EOF or when the server is closing (``closing``
+        tells which); None when ``timeout`` seconds pass in silence."""
+        if self.closing.is_set():
+            return b""
         try:
-            done, _ = await asyncio.wait({read, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-        if read in done:
-            try:
-                return read.result()
-            except (ConnectionError, OSError):
-                return b""
-        read.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
-            await read
-        return None
+            async with asyncio.timeout(timeout):
+                return await self.reader.read(limit)
+        except TimeoutError:
+            return None
+        except (ConnectionError, OSError):
+            return b""
+
+    def shut(self) -> None:
+        """Ask the session to end: its pending read returns b"" at once."""
+        self.closing.set()
+        self.reader.feed_eof()
 
     async def write(self, data: bytes) -> bool:
         """Write and drain; False when the peer has gone."""
@@ -167,7 +166,7 @@ class Listener:
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):
-            conn.closing.set()
+            conn.shut()
         if self.tasks:
             _, pending = await asyncio.wait(set(self.tasks), timeout=grace)
             for t in pending:

@@ -31,7 +31,7 @@ def test_decoded_fields() -> None:
     assert a.sent_date.isoformat() == "2024-05-14T09:30:00+08:00"
     assert a.header_values("X-TWO") == ["a", "b"]
     assert a.header_values("from") == ["张三 <Zhang@Example.CN>"]
-    assert "hello" in a.body_text and a.preview == "hello"
+    assert "hello" in a.body_text_from(raw) and a.preview == "hello"
     assert a.size == len(raw)
 
 
@@ -43,8 +43,8 @@ def test_body_text_decodes_cte_and_charset() -> None:
         b"PHA+aMOpPC9wPg==\r\n--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n"
     )
     a = analyse(raw)
-    assert "café crme" in a.body_text
-    assert "<p>hé</p>" in a.body_text
+    assert "café crme" in a.body_text_from(raw)
+    assert "<p>hé</p>" in a.body_text_from(raw)
     assert a.preview == "café crme"
 
 
@@ -79,3 +79,11 @@ def test_decode_transfer_is_lenient() -> None:
 def test_from_bytes_rejects_unknown_version() -> None:
     with pytest.raises(ValueError):
         MessageAnalysis.from_bytes(b'{"v": 999}')
+
+
+def test_stored_analysis_stays_small_for_a_large_message() -> None:
+    """The index holds the structure, not a second copy of the text."""
+    raw = normalise_crlf((FIXTURES[0].parent / "20-large-attachment-1500k.eml").read_bytes())
+    a = analyse(raw)
+    assert len(raw) > 1_500_000
+    assert len(a.to_bytes()) < 8_000
