@@ -92,9 +92,10 @@ def test_random_input_only_ever_gets_well_formed_replies(wire: bytes, lmtp: bool
 def test_stuffing_round_trip(body: bytes, cuts: list[int]) -> None:
     """Whatever the message, dot-stuffing it the way RFC 5321 section 4.5.2 tells
     a client to and reading it back gives it back, and nothing after the
-    terminator is consumed."""
+    terminator is consumed. A line starts after CRLF or a bare LF (as smtplib,
+    Postfix and Dovecot see it; see data.unstuff), so the client stuffs both."""
     message = body + b"\r\n" if body else b""
-    stuffed = (b"." if message.startswith(b".") else b"") + message.replace(b"\r\n.", b"\r\n..")
+    stuffed = (b"." if message.startswith(b".") else b"") + message.replace(b"\n.", b"\n..")
     wire = stuffed + b".\r\nNEXT"
     reader = StreamReader()
     gen = read_data(reader, 10_000)
