@@ -32,7 +32,10 @@ def tls_context(config: Config):
 
 
 def build_listeners(config: Config, store: MailStore) -> list[Listener]:
+    from hivemail.auth.directory import Authenticator
+    from hivemail.imap import session as imap_session
     from hivemail.lmtp import session as lmtp_session
+    from hivemail.pop3 import session as pop3_session
 
     limits = ConnectionLimits(config.limits.max_connections, config.limits.max_connections_per_ip)
     # Made (or loaded) at every start, even with no implicit-TLS listener:
@@ -50,9 +53,19 @@ def build_listeners(config: Config, store: MailStore) -> list[Listener]:
 
     add("lmtp", config.listen.lmtp, lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal)
     add("smtp", config.listen.smtp, lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal)
-    for name in ("imap", "imaps", "pop3", "pop3s"):
-        if getattr(config.listen, name):
-            log.warning("%s is not implemented yet; listener not started", name)
+    # POP3: the plain listener offers STLS with the same context; pop3s is
+    # implicit TLS (RFC 8314).  One service for both: the maildrop lock and
+    # LOGIN-DELAY bookkeeping must span them.
+    # One Authenticator: failed logins over IMAP and POP3 slow down together.
+    auth = Authenticator(store, config.auth.failure_delay)
+    pop3 = pop3_session.Pop3Service(store, auth, config, tls)
+    pop3_refusal = b"-ERR [SYS/TEMP] Too many connections, try later\r\n"
+    add("pop3", config.listen.pop3, pop3_session.handler(pop3), pop3_refusal)
+    add("pop3s", config.listen.pop3s, pop3_session.handler(pop3), pop3_refusal, implicit_tls=True)
+    imap = imap_session.Services(store, config, auth, tls)
+    imap_refusal = b"* BYE Too many connections, try later\r\n"
+    add("imap", config.listen.imap, imap_session.handler(imap), imap_refusal)
+    add("imaps", config.listen.imaps, imap_session.handler(imap), imap_refusal, implicit_tls=True)
     return listeners
 
 

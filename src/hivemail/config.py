@@ -79,6 +79,47 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    # RFC 9051 5.4: the autologout timer of an authenticated session must
+    # be at least 30 minutes; before login a short one frees the slot.
+    idle_timeout: float = 1800.0
+    login_timeout: float = 60.0
+    # Longest command line, literals excluded (Dovecot: imap_max_line_length 64k).
+    max_line: int = 65536
+    # Largest literal outside APPEND (a search string, a password).
+    max_literal: int = 65536
+    # Bytes of one command outside APPEND message literals.
+    max_command: int = 1048576
+    # Parenthesis nesting in SEARCH and FETCH.
+    max_nesting: int = 32
+    # Commands parsed ahead while earlier ones are still being answered.
+    max_pipelined: int = 32
+
+
+@dataclass(frozen=True)
+class Pop3Config:
+    # UIDL of a message without an explicit one: "dovecot" (%08Xu%08Xv,
+    # Dovecot's default), "cyrus" (%v.%u, Cyrus's uidl_format = cyrus),
+    # "courier" (%v-%u), "uid" (%u), or a template of %u (UID), %v
+    # (UIDVALIDITY), %X/%x (upper/lower hex), a width such as %08X, and %%.
+    uidl_format: str = "dovecot"
+    # What DELE does at QUIT unless the account's pop3_dele setting says:
+    # "expunge" (RFC 1939), "trash" (move to Trash) or "keep-read" (mark
+    # \Seen and leave the message).
+    dele: str = "expunge"
+    # Seconds of silence before the server closes the connection without a
+    # response and without deleting anything (RFC 1939 section 3: at least 10 minutes).
+    idle_timeout: float = 600.0
+    # Minimum seconds between two logins of an account (RFC 2449 LOGIN-DELAY);
+    # 0 = no limit.
+    login_delay: int = 0
+    # Longest command line, CRLF included (RFC 2449 section 4: at least 255).
+    max_command_line: int = 255
+    # Rejected commands on one connection before it is closed.
+    max_bad_commands: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "./hivemail-data"
     # The name this server gives itself in greetings and Received: fields.
@@ -89,6 +130,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    pop3: Pop3Config = field(default_factory=Pop3Config)
+    imap: ImapConfig = field(default_factory=ImapConfig)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted keys replaced: ``with_overrides(**{"listen.lmtp": "127.0.0.1:24"})``."""

@@ -1,0 +1,29 @@
+"""Storage errors as IMAP answers, in one place (RFC 5530 response codes)."""
+
+from __future__ import annotations
+
+from hivemail.imap_proto import Tagged
+from hivemail.mailstore import ErrorKind, MailError
+
+_CODES = {
+    ErrorKind.NOT_FOUND: "NONEXISTENT",
+    ErrorKind.EXISTS: "ALREADYEXISTS",
+    ErrorKind.EXPUNGED: "EXPUNGEISSUED",
+    ErrorKind.NOT_ALLOWED: "CANNOT",
+    ErrorKind.BAD_NAME: "CANNOT",
+    ErrorKind.HAS_CHILDREN: "INUSE",
+    ErrorKind.NO_QUOTA: "OVERQUOTA",
+    ErrorKind.TOO_BIG: "TOOBIG",
+    ErrorKind.IN_USE: "INUSE",
+    ErrorKind.TEMP: "UNAVAILABLE",
+    ErrorKind.CORRUPT: "SERVERBUG",
+}
+
+
+def tagged_for(tag: str, error: MailError, *, target: bool = False) -> Tagged:
+    """``target``: the mailbox named is where a message was to go (APPEND,
+    COPY, MOVE), where RFC 9051 6.3.12 asks for [TRYCREATE] if it does not exist."""
+    if target and error.kind is ErrorKind.NOT_FOUND:
+        return Tagged.no(tag, "Mailbox does not exist", "TRYCREATE")
+    text = error.text[:1].upper() + error.text[1:] if error.text else "Failed"
+    return Tagged.no(tag, text, _CODES.get(error.kind))

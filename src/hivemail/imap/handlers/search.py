@@ -1,0 +1,7 @@
+"""SEARCH (placeholder until the family's handler lands)."""
+
+from hivemail.imap_proto import Tagged
+
+
+async def search(session, tag: str, request) -> Tagged:
+    return Tagged.no(tag, "Not implemented yet", "CANNOT")

@@ -1,0 +1,69 @@
+"""SELECT, EXAMINE, CLOSE, UNSELECT (RFC 9051 6.3.2, 6.3.3, 6.4.1, 6.4.2)."""
+
+from __future__ import annotations
+
+from hivemail.imap.selected import SelectedView
+from hivemail.imap.session import Authenticated, Selected
+from hivemail.imap_proto import Condition, Exists, Flags, ListItem, Recent, ResponseCode, Tagged
+from hivemail.mailstore import SEPARATOR, MailError
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+async def select(session, tag: str, request) -> Tagged:
+    state = session.state
+    if isinstance(state, Selected):
+        # Selecting anew closes the current mailbox without expunging
+        # (RFC 9051 6.3.2); rev2 clients are told with [CLOSED].
+        session.state = Authenticated(state.account)
+        if session.rev2:
+            session.send(Condition.ok("Previous mailbox is now closed", "CLOSED"))
+    account = session.state.account
+    snap = await session.store.snapshot(account.name, request.mailbox)
+    read_only = request.readonly
+    view = SelectedView.from_snapshot(snap, read_only=read_only)
+    mailbox = snap.mailbox
+    keywords = sorted({k for m in snap.messages for k in m.flags if not k.startswith("\\")})
+    session.send(Flags((*SYSTEM_FLAGS, *keywords)))
+    permanent = () if read_only else (*SYSTEM_FLAGS, *keywords, "\\*")
+    session.send(Condition.ok("Flags permitted", ResponseCode.permanentflags(permanent)))
+    session.send(Exists(view.exists))
+    if not session.rev2:
+        session.services.recent.claim(view)
+        session.send(Recent(len(view.recent)))
+        first_unseen = next((i + 1 for i, uid in enumerate(view.uids) if "\\Seen" not in view.meta[uid].flags), None)
+        if first_unseen is not None:
+            session.send(Condition.ok("First unseen", ResponseCode("UNSEEN", (first_unseen,))))
+    session.send(Condition.ok("UIDs valid", ResponseCode.uidvalidity(mailbox.uidvalidity)))
+    session.send(Condition.ok("Predicted next UID", ResponseCode.uidnext(mailbox.uidnext)))
+    if session.rev2:
+        attrs = ("\\HasChildren",) if await _has_children(session, mailbox.name) else ("\\HasNoChildren",)
+        session.send(ListItem(mailbox.name, SEPARATOR, attrs + ((mailbox.special_use,) if mailbox.special_use else ())))
+    session.state = Selected(account, mailbox, view)
+    session.saved_uids = []
+    code = "READ-ONLY" if read_only else "READ-WRITE"
+    return Tagged.ok(tag, f"{'EXAMINE' if read_only else 'SELECT'} completed", code)
+
+
+async def _has_children(session, name: str) -> bool:
+    prefix = name + SEPARATOR
+    return any(mb.name.startswith(prefix) for mb in await session.store.list_mailboxes(session.state.account.name))
+
+
+async def close(session, tag: str, request) -> Tagged:
+    state = session.state
+    if not state.view.read_only:
+        # RFC 9051 6.4.1: expunge silently, no untagged EXPUNGE.
+        try:
+            await session.store.expunge(state.view.mailbox_id)
+        except MailError:
+            pass  # the mailbox went away: closing succeeds all the same
+    session.state = Authenticated(state.account)
+    session.saved_uids = []
+    return Tagged.ok(tag, "CLOSE completed")
+
+
+async def unselect(session, tag: str, request) -> Tagged:
+    session.state = Authenticated(session.state.account)
+    session.saved_uids = []
+    return Tagged.ok(tag, "UNSELECT completed")

@@ -1,0 +1,32 @@
+"""STATUS (RFC 9051 6.3.11, RFC 8438 SIZE)."""
+
+from __future__ import annotations
+
+from hivemail.imap_proto import Status, Tagged
+
+
+async def status_items(session, name: str, items: tuple[str, ...]) -> Status:
+    """The STATUS response for one mailbox (also used by LIST-STATUS)."""
+    st = await session.store.mailbox_status(session.state.account.name, name)
+    values = {
+        "MESSAGES": st.messages,
+        "UIDNEXT": st.mailbox.uidnext,
+        "UIDVALIDITY": st.mailbox.uidvalidity,
+        "UNSEEN": st.unseen,
+        "DELETED": st.deleted,
+        "SIZE": st.size,
+        "RECENT": st.recent,
+    }
+    out = []
+    for item in items:
+        key = item.upper()
+        if key == "RECENT" and session.rev2:
+            continue  # IMAP4rev2 has no \Recent
+        if key in values:
+            out.append((key, values[key]))
+    return Status(st.mailbox.name, tuple(out))
+
+
+async def status(session, tag: str, request) -> Tagged:
+    session.send(await status_items(session, request.mailbox, request.items))
+    return Tagged.ok(tag, "STATUS completed")

@@ -1,0 +1,59 @@
+"""STORE / UID STORE (RFC 9051 6.4.6)."""
+
+from __future__ import annotations
+
+from hivemail.imap.handlers.common import InvalidSet, resolve
+from hivemail.imap_proto import Fetch, ResponseCode, SeqSet, Tagged
+from hivemail.mailstore import FlagMode
+
+_MODES = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}
+_SYSTEM = {f.lower(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
+
+
+def normalise_flags(flags) -> list[str]:
+    """System flags in their canonical spelling; \\Recent cannot be stored
+    (RFC 3501 2.3.2) and is dropped; other backslash flags are refused."""
+    out = []
+    for f in flags:
+        if f.startswith("\\"):
+            canon = _SYSTEM.get(f.lower())
+            if canon is None:
+                if f.lower() == "\\recent":
+                    continue
+                raise ValueError(f"Invalid system flag {f}")
+            out.append(canon)
+        else:
+            out.append(f)
+    return out
+
+
+async def store(session, tag: str, request) -> Tagged:
+    view = session.state.view
+    if view.read_only:
+        return Tagged.no(tag, "Mailbox is read-only", "READ-ONLY")
+    try:
+        uids = resolve(view, request.seqs, request.uid, session.saved_uids)
+        flags = normalise_flags(request.flags)
+    except (InvalidSet, ValueError) as e:
+        return Tagged.bad(tag, str(e))
+    mode = _MODES[request.mode]
+    updates, failed = await session.store.store_flags(
+        view.mailbox_id, uids, mode, flags, unchanged_since=request.unchanged_since
+    )
+    view.note_own_flags([(u.uid, u.flags, u.modseq) for u in updates])
+    if not request.silent:
+        # RFC 9051 6.4.6: the new flags of each message, also those whose
+        # flags did not change (Dovecot sends them all too).
+        for uid in uids:
+            if uid in failed or uid not in view.meta or view.is_expunged(uid):
+                continue
+            seq = view.seq_of(uid)
+            items: list = [("FLAGS", session.flags_for(uid, view.meta[uid].flags))]
+            if request.uid:
+                items.insert(0, ("UID", uid))
+            session.send(Fetch(seq, tuple(items)))
+    if failed:
+        # RFC 7162 3.1.3: [MODIFIED set] names the messages not stored.
+        nums = sorted(failed) if request.uid else sorted(view.seq_of(u) for u in failed if view.seq_of(u))
+        return Tagged.ok(tag, "Conditional STORE failed", ResponseCode("MODIFIED", (SeqSet.of(*nums),)))
+    return Tagged.ok(tag, "STORE completed")

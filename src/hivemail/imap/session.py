@@ -1,0 +1,322 @@
+"""The asyncio IMAP session: drives ``imap_proto`` and dispatches commands.
+
+The protocol core parses and formats; handlers (``imap/handlers/``, one
+module per command family) decide. This module owns what is per
+connection: the session state (a tagged union), the selected-mailbox view
+and when its updates are sent, IDLE, STARTTLS, timers and the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from hivemail.auth.directory import Authenticator
+from hivemail.config import Config
+from hivemail.imap.recent import RecentTracker
+from hivemail.imap.selected import Exists as ViewExists
+from hivemail.imap.selected import Expunge as ViewExpunge
+from hivemail.imap.selected import FlagsChanged, SelectedView, Update
+from hivemail.imap_proto import (
+    AuthContinuation,
+    BadCommand,
+    CommandReceived,
+    Condition,
+    ConnectionClosed,
+    Exists,
+    Expunge,
+    Fetch,
+    FileSegment,
+    IdleDone,
+    ImapLimits,
+    ImapServerConnection,
+    LiteralRequested,
+    Recent,
+    Response,
+    ResponseCode,
+    Tagged,
+    Version,
+)
+from hivemail.imap_proto import State as CoreState
+from hivemail.mailstore import AccountInfo, MailboxInfo, MailError, MailStore
+from hivemail.net.listeners import Connection
+
+log = logging.getLogger("hivemail.imap")
+
+# File segments up to this size are read on the loop (one page-cache read);
+# bigger ones in a thread, piece by piece, so a 50 MB literal never stalls
+# other sessions nor sits in memory whole.
+_INLINE_READ = 256 * 1024
+_PIECE = 1024 * 1024
+
+
+# -- session state: a tagged union (STYLE.md rule 6) -------------------------
+@dataclass
+class NotAuthenticated:
+    failures: int = 0
+
+
+@dataclass
+class Authenticated:
+    account: AccountInfo
+
+
+@dataclass
+class Selected:
+    account: AccountInfo
+    mailbox: MailboxInfo
+    view: SelectedView
+
+
+State = NotAuthenticated | Authenticated | Selected
+
+
+@dataclass
+class Services:
+    """What every session of a server shares (passed explicitly, no globals)."""
+
+    store: MailStore
+    config: Config
+    auth: Authenticator
+    tls: ssl.SSLContext | None
+    recent: RecentTracker = field(default_factory=RecentTracker)
+
+
+class ImapSession:
+    def __init__(self, conn: Connection, services: Services) -> None:
+        self.conn = conn
+        self.services = services
+        self.store = services.store
+        self.config = services.config
+        cfg = services.config.imap
+        self.proto = ImapServerConnection(
+            limits=ImapLimits(
+                max_line=cfg.max_line,
+                max_literal=cfg.max_literal,
+                max_append=services.config.limits.max_message_size,
+                max_command=cfg.max_command,
+                max_nesting=cfg.max_nesting,
+                max_pipelined=cfg.max_pipelined,
+            ),
+            literal_plus=True,
+        )
+        self.state: State = NotAuthenticated()
+        self.idle_tag: str | None = None
+        # RFC 5182: the UIDs a SEARCH RETURN (SAVE) left for "$".
+        self.saved_uids: list[int] = []
+        self.enabled: set[str] = set()
+        # Per-session cache of parsed analyses (FETCH ENVELOPE/BODYSTRUCTURE).
+        self.analysis_cache: dict[tuple[int, int], object] = {}
+        self.client_id: dict[str, str | None] | None = None
+        # (tag, exchange, OK to send after server-final) during AUTHENTICATE.
+        self.sasl: tuple | None = None
+
+    # -- helpers for handlers ------------------------------------------------
+    @property
+    def tls_active(self) -> bool:
+        return self.conn.tls
+
+    @property
+    def plaintext_allowed(self) -> bool:
+        return self.conn.tls or self.conn.is_loopback or self.config.auth.allow_plaintext_without_tls
+
+    @property
+    def rev2(self) -> bool:
+        return self.proto.version is Version.REV2
+
+    def send(self, response: Response) -> None:
+        self.proto.send(response)
+
+    async def flush(self) -> bool:
+        """Write everything queued, streaming file segments; False if the
+        client has gone."""
+        for chunk in self.proto.chunks_to_send():
+            if isinstance(chunk, FileSegment):
+                if not await self._write_segment(chunk):
+                    return False
+            elif not await self.conn.write(chunk):
+                return False
+        return True
+
+    async def _write_segment(self, seg: FileSegment) -> bool:
+        if seg.length <= _INLINE_READ:
+            return await self.conn.write(seg.read())
+        done = 0
+        while done < seg.length:
+            n = min(_PIECE, seg.length - done)
+            piece = await asyncio.to_thread(_read_range, seg.path, seg.start + done, n)
+            if len(piece) != n:
+                # The file shrank or vanished under us: the literal length is
+                # already on the wire, so the connection cannot continue.
+                log.error("stored message %s is shorter than recorded", seg.path)
+                return False
+            if not await self.conn.write(piece):
+                return False
+            done += n
+        return True
+
+    # -- selected-mailbox updates ---------------------------------------------
+    async def sync(self, allow_expunge: bool = True) -> None:
+        """Queue the untagged updates owed to the client (RFC 9051 7.5.1
+        says when EXPUNGE may be sent; the caller knows)."""
+        if not isinstance(self.state, Selected):
+            return
+        view = self.state.view
+        try:
+            changes = await self.store.changes_since(view.mailbox_id, view.modseq)
+        except MailError as e:
+            if e.kind.name == "NOT_FOUND":
+                # The mailbox was deleted or renamed away by another session.
+                self.send(Condition.bye("Selected mailbox was removed"))
+                return
+            raise
+        if not (changes.expunged or changes.appended or changes.flag_updates) and changes.highestmodseq <= view.modseq:
+            if allow_expunge and view.pending_expunge:
+                self.send_updates(view.flush_expunges())
+            return
+        self.send_updates(view.apply(changes, allow_expunge))
+
+    def send_updates(self, updates: list[Update]) -> None:
+        view = self.state.view  # type: ignore[union-attr]
+        for u in updates:
+            match u:
+                case ViewExpunge(seq=seq):
+                    self.send(Expunge(seq))
+                case ViewExists(count=count):
+                    self.send(Exists(count))
+                    if not self.rev2:
+                        new_recent = self.services.recent.claim(view)
+                        if new_recent:
+                            self.send(Recent(len(view.recent)))
+                case FlagsChanged(seq=seq, uid=uid, flags=flags):
+                    items: list = [("FLAGS", self.flags_for(uid, flags))]
+                    # RFC 9051 7.5.1 / 7162 3.2.4: UID helps clients that cache by UID.
+                    items.append(("UID", uid))
+                    self.send(Fetch(seq, tuple(items)))
+
+    def flags_for(self, uid: int, flags: frozenset[str]) -> tuple[str, ...]:
+        out = sorted(flags, key=_flag_order)
+        if not self.rev2 and isinstance(self.state, Selected) and uid in self.state.view.recent:
+            out.append("\\Recent")
+        return tuple(out)
+
+    # -- the loop ---------------------------------------------------------------
+    async def run(self) -> None:
+        from hivemail.imap.handlers.any_state import capabilities
+
+        self.send(Condition.ok("hivemail ready.", ResponseCode.capability(capabilities(self))))
+        if not await self.flush():
+            return
+        while True:
+            for event in self.proto.events():
+                await self.dispatch(event)
+                if not await self.flush():
+                    return
+            if self.proto.closed or self.proto.state is CoreState.LOGOUT:
+                return
+            data = await self.read()
+            if data is None:
+                return
+            self.proto.receive_data(data)
+
+    async def read(self) -> bytes | None:
+        """The next chunk for the core; None when the session must end."""
+        timeout = (
+            self.config.imap.login_timeout
+            if isinstance(self.state, NotAuthenticated)
+            else self.config.imap.idle_timeout
+        )
+        if self.idle_tag is not None and isinstance(self.state, Selected):
+            data = await self.read_while_idle(timeout)
+        else:
+            data = await self.conn.read(timeout=timeout)
+        if self.conn.closing.is_set():
+            self.send(Condition.bye("Server shutting down"))
+            await self.flush()
+            return None
+        if data is None:
+            self.send(Condition.bye("Autologout; idle for too long"))
+            await self.flush()
+            return None
+        return data
+
+    async def read_while_idle(self, timeout: float) -> bytes | None:
+        """IDLE (RFC 2177): wait for the client's DONE while pushing every
+        change of the selected mailbox as it happens."""
+        assert isinstance(self.state, Selected)
+        reading = asyncio.ensure_future(self.conn.read(timeout=timeout))
+        try:
+            while not reading.done():
+                view = self.state.view
+                change = asyncio.ensure_future(self.store.wait_for_change(view.mailbox_id, view.modseq))
+                done, _ = await asyncio.wait({reading, change}, return_when=asyncio.FIRST_COMPLETED)
+                if change in done:
+                    await self.sync(allow_expunge=True)
+                    if not await self.flush():
+                        reading.cancel()
+                        return b""
+                else:
+                    change.cancel()
+            return reading.result()
+        finally:
+            if not reading.done():
+                reading.cancel()
+
+    async def dispatch(self, event: object) -> None:
+        from hivemail.imap.handlers import HANDLERS, after_command
+
+        match event:
+            case CommandReceived(tag=tag, request=request, command=command):
+                handler = HANDLERS[command]
+                try:
+                    result = await handler(self, tag, request)
+                except MailError as e:
+                    from hivemail.imap.errors import tagged_for
+
+                    result = tagged_for(tag, e)
+                except Exception:
+                    log.exception("IMAP %s failed", command)
+                    result = Tagged.no(tag, "Internal error, the failure was logged", "SERVERBUG")
+                if result is None:  # IDLE and AUTHENTICATE answer later
+                    return
+                await after_command(self, command, result)
+                self.send(result)
+            case LiteralRequested():
+                from hivemail.imap.handlers.append import literal_requested
+
+                await literal_requested(self, event)
+            case BadCommand():
+                self.send(event.response())
+            case IdleDone(tag=tag):
+                self.idle_tag = None
+                await self.sync(allow_expunge=True)
+                self.send(Tagged.ok(tag or "*", "IDLE terminated"))
+            case AuthContinuation():
+                from hivemail.imap.handlers.login import auth_continuation
+
+                await auth_continuation(self, event)
+            case ConnectionClosed():
+                return
+
+
+def _read_range(path: str, start: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(length)
+
+
+_SYSTEM_ORDER = {"\\Answered": 0, "\\Flagged": 1, "\\Deleted": 2, "\\Seen": 3, "\\Draft": 4}
+
+
+def _flag_order(flag: str) -> tuple[int, str]:
+    # System flags first in Dovecot's order, then keywords as stored.
+    return (_SYSTEM_ORDER.get(flag, 5), flag)
+
+
+def handler(services: Services):
+    async def serve(conn: Connection) -> None:
+        await ImapSession(conn, services).run()
+
+    return serve
