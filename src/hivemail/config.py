@@ -71,6 +71,9 @@ class DeliveryConfig:
 class AuthConfig:
     # Plaintext logins on a connection that is neither TLS nor loopback.
     allow_plaintext_without_tls: bool = False
+    # Whether a connection from loopback counts as secure (local clients,
+    # webmail on the same host). Tests turn it off to see LOGINDISABLED.
+    loopback_is_secure: bool = True
     # Seconds to wait before answering a failed login; doubles with each
     # recent failure from the same address, up to 8 times.
     failure_delay: float = 2.0

@@ -120,7 +120,12 @@ class ImapSession:
 
     @property
     def plaintext_allowed(self) -> bool:
-        return self.conn.tls or self.conn.is_loopback or self.config.auth.allow_plaintext_without_tls
+        auth = self.config.auth
+        return (
+            self.conn.tls
+            or (self.conn.is_loopback and auth.loopback_is_secure)
+            or auth.allow_plaintext_without_tls
+        )
 
     @property
     def rev2(self) -> bool:

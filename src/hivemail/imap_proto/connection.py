@@ -479,7 +479,9 @@ class ImapServerConnection:
                     tag, f"line too long (limit {limits.max_line} bytes)", LIMIT, find_literal_marker(exc.tail)
                 )
             if first and not line.strip():
-                return  # an empty line: tolerated and ignored
+                # Not a command (RFC 9051 section 9: tag SP ...); Dovecot
+                # answers "* BAD Error in IMAP command received by server."
+                yield from self._refuse(None, "Empty command line", None, None)
             self._command_bytes += len(line) + 2
             if self._command_bytes > limits.max_command:
                 yield from self._refuse(

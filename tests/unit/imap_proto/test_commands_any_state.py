@@ -68,8 +68,10 @@ def test_untagged_bad_when_no_tag():
     assert event.response().status == "BAD"
 
 
-def test_empty_lines_are_ignored():
+def test_empty_line_gets_an_untagged_bad_like_dovecot():
+    """Dovecot 2.3 answers an empty line with "* BAD Error in IMAP command
+    received by server."; the next command is parsed as usual."""
     from tests.unit.imap_proto._helpers import events_all_chunkings
 
     events = events_all_chunkings(b"\r\n\r\na NOOP\r\n")
-    assert [e.tag for e in events] == ["a"]
+    assert [(type(e).__name__, e.tag) for e in events] == [("BadCommand", None), ("BadCommand", None), ("CommandReceived", "a")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hivemail.imap.session import Selected
 from hivemail.imap_proto import Tagged
 
-SPECIAL_USES = frozenset({"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"})
+SPECIAL_USES = {u.lower(): u for u in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")}
 
 
 def _account(session) -> str:
@@ -19,12 +19,12 @@ async def create(session, tag: str, request) -> Tagged:
         return Tagged.no(tag, "INBOX always exists", "ALREADYEXISTS")
     use = None
     if request.special_use:
-        uses = [u for u in request.special_use]
-        unknown = [u for u in uses if u.capitalize() not in SPECIAL_USES]
+        uses = list(request.special_use)
+        unknown = [u for u in uses if u.lower() not in SPECIAL_USES]
         if unknown or len(uses) > 1:
-            # RFC 6154 3: NO [USEATTR] for an attribute we cannot give.
+            # RFC 6154 3: NO [USEATTR] for an attribute we cannot give (one per mailbox).
             return Tagged.no(tag, f"Unsupported special-use attribute {' '.join(unknown or uses)}", "USEATTR")
-        use = uses[0].capitalize()
+        use = SPECIAL_USES[uses[0].lower()]
     await session.store.create_mailbox(_account(session), name, use)
     return Tagged.ok(tag, "CREATE completed")
 
