@@ -291,3 +291,22 @@ def test_shutdown_says_bye(tmp_path):
     c.ok(f"l LOGIN u@example.org {PASSWORD}")
     assert s.stop() == 0
     assert c.line() == b"* BYE Server shutting down"
+
+
+def test_autologout_and_limits_are_configurable(tmp_path):
+    data = tmp_path / "d"
+    cli(data, "user", "add", "u@example.org", "--password", PASSWORD)
+    (tmp_path / "c.toml").write_text("[imap]\nlogin_timeout = 0.5\nidle_timeout = 1.0\nmax_line = 200\n")
+    with HivemailServer(data, listeners=("imap",), extra=("--config", str(tmp_path / "c.toml"))) as s:
+        c = RawClient(socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10))
+        c.line()
+        start = time.monotonic()
+        assert c.line() == b"* BYE Autologout; idle for too long"
+        assert time.monotonic() - start < 3
+        c = RawClient(socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10))
+        c.line()
+        c.ok(f"l LOGIN u@example.org {PASSWORD}")
+        # A line over max_line: BAD [LIMIT], and the connection goes on.
+        assert c.cmd("a NOOP " + "x" * 300) == [b"a BAD [LIMIT] line too long (limit 200 bytes)"]
+        c.ok("b NOOP")
+        assert c.line() == b"* BYE Autologout; idle for too long"
