@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("addresses", nargs="+", metavar="ADDRESS")
     dl.add_argument("--from", dest="sender", default="", help="envelope sender (Return-Path)")
 
+    ui = sub.add_parser("uidl", parents=[common], help="POP3 UIDLs kept from another server")
+    uis = ui.add_subparsers(dest="action", required=True)
+    uim = uis.add_parser("import", parents=[common], help='set explicit UIDLs from FILE: lines "UID UIDL"')
+    uim.add_argument("address")
+    uim.add_argument("file", help='one "UID UIDL" per line; blank lines and # comments ignored; - for stdin')
+    uim.add_argument("--mailbox", default="INBOX")
+
     c = sub.add_parser("check", parents=[common], help="verify (and repair) the store")
     c.add_argument("--repair", action="store_true")
     return p
@@ -223,6 +230,48 @@ def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
         return EX_TEMPFAIL
 
 
+def parse_uidl_lines(lines) -> dict[int, str]:
+    """``"UID UIDL"`` lines -> {uid: uidl}; raises ValueError naming the bad line."""
+    mapping: dict[int, str] = {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+            raise ValueError(f"line {number}: expected \"UID UIDL\", got {line!r}")
+        if int(parts[0]) in mapping:
+            raise ValueError(f"line {number}: UID {parts[0]} given twice")
+        mapping[int(parts[0])] = parts[1]
+    return mapping
+
+
+def cmd_uidl(config: Config, args: argparse.Namespace) -> int:
+    from hivemail.mailstore import MailError
+
+    try:
+        if args.file == "-":
+            mapping = parse_uidl_lines(sys.stdin.read().splitlines())
+        else:
+            with open(args.file, encoding="utf-8") as f:
+                mapping = parse_uidl_lines(f)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        print(f"hivemail: {args.file}: {e}", file=sys.stderr)
+        return EX_DATAERR
+
+    async def go(store) -> int:
+        box = await store.get_mailbox(args.address.lower(), args.mailbox)
+        changed = await store.set_explicit_uidls(box.id, mapping)
+        print(f"{changed} of {len(mapping)} UIDLs set")
+        return EX_OK
+
+    try:
+        return asyncio.run(with_store(config, go))
+    except MailError as e:
+        print(f"hivemail: {e.text}", file=sys.stderr)
+        return EX_DATAERR
+
+
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     async def go(store) -> int:
         report = await store.check(repair=args.repair)
@@ -323,5 +372,6 @@ def main(argv: list[str] | None = None) -> int:
         "mailbox": cmd_mailbox,
         "deliver": cmd_deliver,
         "check": cmd_check,
+        "uidl": cmd_uidl,
     }
     return commands[args.command](config, args)

@@ -68,8 +68,14 @@ class Connection:
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         """Upgrade in place (STARTTLS/STLS). Anything the client pipelined
-        after the command has already been read and must be discarded by the
-        caller (RFC 3207 section 4.2, RFC 2595 section 3.1)."""
+        after the command must not be executed (RFC 3207 section 4.2, RFC
+        2595 section 3.1; CVE-2011-0411): what the protocol core already has
+        is the caller's to discard, and what sits in the stream reader's
+        buffer is dropped here, since the reader object survives the upgrade
+        and would hand those plaintext bytes out as if they came under TLS."""
+        buffered = getattr(self.reader, "_buffer", None)
+        if buffered is not None:
+            buffered.clear()
         await self.writer.start_tls(context)
         self.tls = True
 

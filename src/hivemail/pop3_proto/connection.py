@@ -377,6 +377,10 @@ class Pop3ServerConnection:
             case QuitCommand():
                 # Whatever the answer, the session ends (RFC 1939 section 6).
                 self._close("quit")
+            case AuthCommand(mechanism=None):
+                # The bare AUTH of RFC 1734 lists mechanisms: its +OK is
+                # not a login.
+                pass
             case PassCommand() | AuthCommand() if ok:
                 self._state = State.TRANSACTION
                 self._user_accepted = False

@@ -508,3 +508,14 @@ def test_limits_validation():
         Limits(max_line_length=0)
     with pytest.raises(ValueError):
         Limits(max_bad_commands=0)
+
+
+def test_bare_auth_listing_mechanisms_is_not_a_login():
+    # RFC 1734's bare AUTH is answered with a multi-line +OK list; found by
+    # the session's transcripts: the core took that +OK for a login.
+    conn = connection_in(State.AUTHORIZATION)
+    conn.receive_data(b"AUTH\r\n")
+    [event] = list(conn.events())
+    assert event == CommandReceived(AuthCommand())
+    conn.send(MultiLine("Supported mechanisms follow", b"PLAIN\r\n"))
+    assert conn.state is State.AUTHORIZATION

@@ -1,0 +1,160 @@
+"""POP3 and an "IMAP" client on one account at once, for each DELE setting.
+
+Until the IMAP server exists, the IMAP side is the store API itself, used
+from a thread of the test process with its own ``EmbeddedStore`` on the
+server's data directory (so its writes, and its collection of unreferenced
+files, come from another process than the server's): it flags, appends and
+expunges while POP3 downloads every message of its maildrop and deletes
+half of them.  Afterwards both views agree: the next POP3 session lists
+exactly what the store holds, and the store holds exactly what the two
+sides' actions imply.  (The lead will add a variant driving real IMAP.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import poplib
+import random
+import smtplib
+import threading
+
+import pytest
+
+from hivemail.mailstore.embedded.store import EmbeddedStore
+from hivemail.mailstore.types import FlagMode
+from hivemail.mime.analysis import analyse
+from hivemail.pop3.uidl import compile_format
+from tests.support.server import HivemailServer, cli
+
+pytestmark = pytest.mark.xdist_group("pop3-imap")
+
+USER = "both@example.org"
+PASSWORD = "pw"
+N = 60
+# The IMAP side expunges these UIDs during the POP3 session (never \Seen, so
+# the outcome does not depend on timing).
+IMAP_EXPUNGES = {u for u in range(1, N + 1) if u % 7 == 0}
+IMAP_APPENDS = 10
+
+
+def imap_side(data_dir, started: threading.Event, done: threading.Event, errors: list) -> None:
+    async def main() -> None:
+        store = EmbeddedStore(data_dir)
+        await store.open()
+        try:
+            box = await store.get_mailbox(USER, "INBOX")
+            rnd = random.Random(7)
+            started.set()
+            pending = sorted(IMAP_EXPUNGES)
+            for i in range(40):  # bounded
+                uids = rnd.sample(range(1, N + 1), 5)
+                await store.store_flags(box.id, uids, rnd.choice([FlagMode.ADD, FlagMode.REMOVE]),
+                                        ["\\Flagged", "$Label1"])
+                if i < IMAP_APPENDS:
+                    raw = b"Subject: imap append %d\r\n\r\nappended during POP3\r\n" % i
+                    await store.append(USER, "INBOX", raw, analyse(raw).to_bytes())
+                if pending and i % 3 == 0:
+                    uid = pending.pop()
+                    await store.store_flags(box.id, [uid], FlagMode.ADD, ["\\Deleted"])
+                    await store.expunge(box.id, [uid])
+                await asyncio.sleep(0.005)
+            for uid in pending:
+                await store.store_flags(box.id, [uid], FlagMode.ADD, ["\\Deleted"])
+                await store.expunge(box.id, [uid])
+        finally:
+            await store.close()  # collects unreferenced files: the pins must hold
+
+    try:
+        asyncio.run(main())
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        started.set()
+        done.set()
+
+
+def snapshot(data_dir, mailbox: str):
+    async def main():
+        store = EmbeddedStore(data_dir)
+        await store.open()
+        try:
+            return await store.snapshot(USER, mailbox)
+        finally:
+            await store.close()
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("action", ["expunge", "trash", "keep-read"])
+def test_pop3_and_imap_at_once_agree(tmp_path, action):
+    data = tmp_path / "data"
+    cli(data, "user", "add", USER, "--password", PASSWORD)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[pop3]\ndele = "{action}"\n')
+    with HivemailServer(data, listeners=("pop3", "lmtp"), extra=("--config", str(cfg))) as server:
+        with smtplib.LMTP("127.0.0.1", server.ports["lmtp"]) as lmtp:
+            for i in range(N):
+                lmtp.sendmail("s@example.com", [USER], b"Subject: m%d\r\n\r\nmessage %d\r\n" % (i + 1, i + 1))
+
+        p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
+        p.user(USER)
+        p.pass_(PASSWORD)
+        count, _ = p.stat()
+        assert count == N
+        _resp, uidls, _ = p.uidl()
+        login_uidls = [line.split()[1].decode() for line in uidls]
+
+        started, done, errors = threading.Event(), threading.Event(), []
+        t = threading.Thread(target=imap_side, args=(data, started, done, errors))
+        t.start()
+        started.wait(30)
+        retrieved = {}
+        deleted_uids = set()
+        for n in range(1, N + 1):  # every message, including those IMAP expunges meanwhile
+            _resp, lines, _ = p.retr(n)
+            retrieved[n] = b"\r\n".join(lines)
+            assert b"message %d" % n in retrieved[n]
+            if n % 2:
+                assert p.dele(n).startswith(b"+OK")
+                deleted_uids.add(n)
+        done.wait(60)
+        t.join(60)
+        assert not errors, errors
+        # the maildrop did not move while IMAP worked
+        assert p.stat() == (N - len(deleted_uids), p.stat()[1])
+        _resp, uidls, _ = p.uidl()
+        assert [line.split()[1].decode() for line in uidls] == [
+            u for i, u in enumerate(login_uidls, 1) if i not in deleted_uids]
+        assert p.quit().startswith(b"+OK Logging out")
+        assert server.tracebacks() == []
+
+        inbox = snapshot(data, "INBOX")
+        fmt = compile_format("dovecot")
+        present = {m.uid for m in inbox.messages}
+        original = set(range(1, N + 1))
+        appended = set(range(N + 1, N + 1 + IMAP_APPENDS))
+        if action == "keep-read":
+            assert present == (original - IMAP_EXPUNGES) | appended
+        else:
+            assert present == (original - IMAP_EXPUNGES - deleted_uids) | appended
+        # RETR marked \Seen whatever IMAP did to other flags; appended ones are unseen
+        for m in inbox.messages:
+            assert ("\\Seen" in m.flags) == (m.uid in original), (m.uid, m.flags)
+        if action == "trash":
+            trash = snapshot(data, "Trash")
+            assert len(trash.messages) == len(deleted_uids - IMAP_EXPUNGES)
+
+        # the POP3 view of a new session is the store's view
+        p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
+        p.user(USER)
+        p.pass_(PASSWORD)
+        _resp, listing, _ = p.list()
+        _resp, uidls, _ = p.uidl()
+        assert [int(line.split()[1]) for line in listing] == [m.size for m in inbox.messages]
+        assert [line.split()[1].decode() for line in uidls] == [
+            fmt(inbox.mailbox.uidvalidity, m.uid) for m in inbox.messages]
+        # UIDLs of messages that stayed are those of the first session
+        for m in inbox.messages:
+            if m.uid in original:
+                assert fmt(inbox.mailbox.uidvalidity, m.uid) == login_uidls[m.uid - 1]
+        p.quit()
+        assert server.tracebacks() == []
