@@ -719,3 +719,19 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(backend):
         await store.append(ALICE, "INBOX", message(1), b"")
     backend.run(verify)
     assert len(acknowledged) >= 6
+
+
+def test_read_analyses_returns_many_at_once_and_skips_gone_uids(backend):
+    async def body(store):
+        await with_alice(store)
+        uids = [(await store.append(ALICE, "INBOX", message(i), b"analysis %d" % i,
+                                    ["\\Deleted"] if i == 2 else [])).uid for i in range(5)]
+        box = (await store.snapshot(ALICE, "INBOX")).mailbox
+        await store.expunge(box.id, [uids[2]])
+        got = await store.read_analyses(box.id, [uids[4], uids[0], uids[2], uids[4], 9999])
+        assert got == {uids[0]: b"analysis 0", uids[4]: b"analysis 4"}
+        assert await store.read_analyses(box.id, []) == {}
+        # Enough UIDs to need several statements in a backend that chunks them.
+        many = await store.read_analyses(box.id, list(range(1, 5000)))
+        assert set(many) == {u for u in uids if u != uids[2]}
+    backend.run(body)

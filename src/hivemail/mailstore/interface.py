@@ -13,7 +13,7 @@ whole or absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -125,6 +125,12 @@ class MailStore(Protocol):
     async def read_analysis(self, mailbox_id: int, uid: int) -> bytes:
         """The serialized MIME analysis stored at delivery. Raises EXPUNGED."""
 
+    async def read_analyses(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        """The serialized MIME analyses of many messages in one round trip
+        (SEARCH over headers): uid -> analysis. UIDs that are gone are simply
+        absent; nothing is raised for them. Ask in batches of a few hundred
+        so that no single call holds much memory."""
+
     def blob_path(self, blob_id: str) -> str:
         """Path of the stored bytes of a message, for streaming (embedded);
         a backend without files returns "" and serves :meth:`read_blob`."""
@@ -151,6 +157,27 @@ class MailStore(Protocol):
     async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
         """Remove messages flagged \\Deleted (only those in ``uids`` if given);
         returns the expunged UIDs."""
+
+    async def set_explicit_uidls(self, mailbox_id: int, uidls: Mapping[int, str | None]) -> int:
+        """Give messages a POP3 UIDL of their own (kept from a server they were
+        migrated from); ``None`` removes it. It wins over the configured UIDL
+        format. A UIDL is 1-70 characters 0x21-0x7E (RFC 1939 section 7);
+        anything else, or the same UIDL twice in ``uidls``, raises
+        MailError(NOT_ALLOWED) and changes nothing. UIDs that are gone are
+        ignored; returns how many messages were changed. Not a change IMAP
+        sees: no MODSEQ is bumped."""
+
+    async def pin_blobs(self, blob_ids: Iterable[str]) -> tuple[int, frozenset[str]]:
+        """Keep the stored bytes of ``blob_ids`` readable (``blob_path`` /
+        ``read_blob``) even after every message using them is expunged, until
+        :meth:`unpin_blobs`. A POP3 session pins its maildrop at login: RFC
+        1939 fixes the maildrop for the session, whatever IMAP expunges.
+        Returns (pin id, the ids that were already gone and are not pinned);
+        call it right after a snapshot and treat the gone ones as expunged."""
+
+    async def unpin_blobs(self, pin_id: int) -> None:
+        """Release a pin; unknown ids are ignored. Blobs nobody refers to
+        any more are removed by a later write."""
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """Everything the change log holds after ``modseq``."""

@@ -47,6 +47,22 @@ the expunge would be wrong: if that COMMIT failed, the expunge would be
 rolled back but the file already gone. Done this way, a failed commit at
 worst leaves a zero-count row without a file, which is garbage anyway.
 
+Pins
+----
+A POP3 session must be able to send a message that IMAP expunged after its
+login (RFC 1939: the maildrop is fixed for the session), so it *pins* the
+blobs of its maildrop (:meth:`EmbeddedStore.pin_blobs`). Garbage collection
+skips pinned blobs and tries them again later. Pins are kept in memory and,
+for other processes (``hivemail deliver``, the admin CLI, a second server),
+in one small file per pin under ``data_dir/pins`` named ``<pid>-<n>``:
+collection in any process reads them, ignoring (and removing) files of dead
+processes; a process that opens the store alone removes them all. Pinning
+runs as a write job, under the write lock that collection also holds, so a
+blob is either already gone when the pin is taken (reported as missing) or
+protected by it. Not fsynced: after a crash there is no session to protect.
+A recycled pid can keep a dead process's pin alive until the next
+exclusive open; the cost is a file kept a little longer.
+
 Several processes
 -----------------
 The server and ``hivemail deliver`` may open the same directory. SQLite's
@@ -67,19 +83,22 @@ import asyncio
 import concurrent.futures
 import errno
 import fcntl
+import itertools
 import importlib.resources
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hivemail.mailstore import names
-from hivemail.mailstore.embedded.blobs import BlobFiles, blob_id_of
+from hivemail.mailstore.embedded.blobs import BlobFiles, _pid_alive, blob_id_of
 from hivemail.mailstore.errors import ErrorKind, MailError
 from hivemail.mailstore.types import (
     DEFAULT_MAILBOXES,
@@ -102,6 +121,10 @@ MAX_BATCH = 256
 READERS = 3
 IO_THREADS = 4
 POLL_INTERVAL = 0.2
+# Seconds before unreferenced blobs that were pinned are looked at again
+# (an unpin in this process triggers a look at once).
+GC_RETRY_INTERVAL = 30.0
+PINS_DIR = "pins"
 # IN (...) lists are chunked below SQLite's default parameter limit.
 _CHUNK = 900
 # A mailbox that no longer exists counts as changed beyond any MODSEQ.
@@ -112,6 +135,8 @@ SEEN, ANSWERED, FLAGGED, DELETED, DRAFT = 1, 2, 4, 8, 16
 _SYSTEM_BITS = {"\\Seen": SEEN, "\\Answered": ANSWERED, "\\Flagged": FLAGGED,
                 "\\Deleted": DELETED, "\\Draft": DRAFT}
 _SYSTEM_BY_LOWER = {name.lower(): (name, bit) for name, bit in _SYSTEM_BITS.items()}
+# unique-id = 1*70 (%x21-7E)  (RFC 1939 section 7, UIDL)
+_UIDL = re.compile(r"[\x21-\x7e]{1,70}\Z")
 _KEYWORD_FORBIDDEN = frozenset('(){ %*"\\]') | frozenset(chr(c) for c in range(0x21)) | {"\x7f"}
 
 _MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, subscribed, special_use"
@@ -279,6 +304,14 @@ class EmbeddedStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._gc_pending = True
+        # Blobs left unreferenced but pinned; looked at again at _gc_retry_at.
+        self._gc_deferred = False
+        self._gc_retry_at = 0.0
+        self.pins_dir = os.path.join(self.data_dir, PINS_DIR)
+        self._pins: dict[int, frozenset[str]] = {}
+        self._pin_counts: Counter[str] = Counter()
+        self._pin_ids = itertools.count(1)
+        self._pins_lock = threading.Lock()
         self._waiters: dict[int, list[tuple[int, asyncio.Future]]] = {}
         self._poller: asyncio.Task | None = None
         self._lock_fd: int | None = None
@@ -331,6 +364,10 @@ class EmbeddedStore:
         if alone:
             with open(dirty, "w"):
                 pass
+        os.makedirs(self.pins_dir, exist_ok=True)
+        if alone:  # every pin file belongs to a process that is gone
+            for name in os.listdir(self.pins_dir):
+                _unlink(os.path.join(self.pins_dir, name))
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
         return full_scan
 
@@ -382,6 +419,11 @@ class EmbeddedStore:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        with self._pins_lock:
+            for pin_id in self._pins:
+                _unlink(os.path.join(self.pins_dir, f"{os.getpid()}-{pin_id}"))
+            self._pins.clear()
+            self._pin_counts.clear()
         self._release_lock(clean)
         for waiters in self._waiters.values():
             for _, future in waiters:
@@ -498,7 +540,7 @@ class EmbeddedStore:
             self._post([(job.future, False, _temp(exc)) for job in batch])
             return
         try:
-            if self._gc_pending:
+            if self._gc_pending or (self._gc_deferred and time.monotonic() >= self._gc_retry_at):
                 self._collect_garbage(conn)
             for job in batch:
                 ctx = _Ctx()
@@ -550,11 +592,84 @@ class EmbeddedStore:
         """Delete unreferenced blob rows and their files. Runs inside a write
         transaction, before the batch's jobs (see "Garbage" above)."""
         rows = conn.execute("SELECT id FROM blobs WHERE refcount <= 0").fetchall()
+        deferred = False
         if rows:
+            pinned = self._pinned_everywhere()
+            if pinned:
+                kept = len(rows)
+                rows = [row for row in rows if row[0] not in pinned]
+                deferred = len(rows) < kept
             conn.executemany("DELETE FROM blobs WHERE id = ? AND refcount <= 0", rows)
             for (blob_id,) in rows:
                 self.blobs.remove(blob_id)
         self._gc_pending = False
+        self._gc_deferred = deferred
+        if deferred:
+            self._gc_retry_at = time.monotonic() + GC_RETRY_INTERVAL
+
+    # -- pins (see "Pins" above) ---------------------------------------------
+
+    def _pinned_everywhere(self) -> set[str]:
+        with self._pins_lock:
+            pinned = {blob_id for blob_id, n in self._pin_counts.items() if n > 0}
+        me = os.getpid()
+        try:
+            names_ = os.listdir(self.pins_dir)
+        except FileNotFoundError:
+            return pinned
+        for name in names_:
+            pid_text, _, _ = name.partition("-")
+            if not pid_text.isdigit() or int(pid_text) == me:
+                continue
+            path = os.path.join(self.pins_dir, name)
+            if not _pid_alive(int(pid_text)):
+                _unlink(path)
+                continue
+            try:
+                with open(path) as f:
+                    pinned.update(f.read().split())
+            except FileNotFoundError:
+                pass
+        return pinned
+
+    def _tx_pin(self, conn: sqlite3.Connection, ctx: _Ctx, pin_id: int,
+                blob_ids: frozenset[str]) -> frozenset[str]:
+        present: set[str] = set()
+        ids = sorted(blob_ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            present.update(r[0] for r in conn.execute(f"SELECT id FROM blobs WHERE id IN ({marks})", chunk))
+        pinned = frozenset(present)
+        if pinned:
+            path = os.path.join(self.pins_dir, f"{os.getpid()}-{pin_id}")
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                f.write("\n".join(sorted(pinned)))
+            os.replace(tmp, path)
+            with self._pins_lock:
+                self._pins[pin_id] = pinned
+                self._pin_counts.update(pinned)
+        return blob_ids - pinned
+
+    async def pin_blobs(self, blob_ids: Iterable[str]) -> tuple[int, frozenset[str]]:
+        """See the interface and "Pins" above."""
+        pin_id = next(self._pin_ids)
+        missing = await self._write(self._tx_pin, pin_id, frozenset(blob_ids))
+        return pin_id, missing
+
+    async def unpin_blobs(self, pin_id: int) -> None:
+        with self._pins_lock:
+            pinned = self._pins.pop(pin_id, None)
+            if pinned is None:
+                return
+            self._pin_counts.subtract(pinned)
+            for blob_id in pinned:
+                if self._pin_counts[blob_id] <= 0:
+                    del self._pin_counts[blob_id]
+        _unlink(os.path.join(self.pins_dir, f"{os.getpid()}-{pin_id}"))
+        if self._gc_deferred:
+            self._gc_pending = True
 
     def _tx_cleanup(self, conn: sqlite3.Connection, ctx: _Ctx, full_scan: bool) -> None:
         for path in self.blobs.stale_temp_files():
@@ -851,6 +966,9 @@ class EmbeddedStore:
     async def read_analysis(self, mailbox_id: int, uid: int) -> bytes:
         return await self._read(_r_analysis, mailbox_id, uid)
 
+    async def read_analyses(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        return await self._read(_r_analyses, mailbox_id, sorted(set(uids)))
+
     def blob_path(self, blob_id: str) -> str:
         return self.blobs.path(blob_id)
 
@@ -881,6 +999,19 @@ class EmbeddedStore:
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         return await self._read(_r_changes, mailbox_id, modseq)
+
+    async def set_explicit_uidls(self, mailbox_id: int, uidls: Mapping[int, str | None]) -> int:
+        """See the interface."""
+        seen: set[str] = set()
+        for uid, uidl in uidls.items():
+            if uidl is None:
+                continue
+            if not _UIDL.match(uidl):
+                raise MailError(ErrorKind.NOT_ALLOWED, f"UID {uid}: not a valid UIDL: {uidl!r}")
+            if uidl in seen:
+                raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
+            seen.add(uidl)
+        return await self._write(_tx_set_uidls, mailbox_id, sorted(uidls.items()))
 
     # ======================================================================
     # maintenance
@@ -1298,6 +1429,20 @@ def _r_analysis(conn: sqlite3.Connection, mailbox_id: int, uid: int) -> bytes:
     return bytes(row[0])
 
 
+def _r_analyses(conn: sqlite3.Connection, mailbox_id: int, uids: list[int]) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    if not uids:
+        return out
+    conn.execute("BEGIN")
+    for chunk in _chunks(uids):
+        marks = ",".join("?" * len(chunk))
+        for uid, analysis in conn.execute(
+                "SELECT m.uid, b.analysis FROM messages m JOIN blobs b ON b.id = m.blob_id"
+                f" WHERE m.mailbox_id = ? AND m.uid IN ({marks})", (mailbox_id, *chunk)):
+            out[uid] = bytes(analysis)
+    return out
+
+
 def _tx_store_flags(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, uids: list[int],
                     mode: FlagMode, bits: int, keywords: dict[str, str],
                     unchanged_since: int | None) -> tuple[list[FlagUpdate], list[int]]:
@@ -1394,6 +1539,16 @@ def _tx_expunge(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int,
     if found:
         _expunge_uids(conn, ctx, mailbox_id, found)
     return found
+
+
+def _tx_set_uidls(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int,
+                  items: list[tuple[int, str | None]]) -> int:
+    _mailbox_by_id(conn, mailbox_id)
+    changed = 0
+    for uid, uidl in items:
+        changed += conn.execute("UPDATE messages SET explicit_uidl = ? WHERE mailbox_id = ? AND uid = ?",
+                                (uidl, mailbox_id, uid)).rowcount
+    return changed
 
 
 def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes:
