@@ -219,6 +219,10 @@ class ImapSession:
                 await self.dispatch(event)
                 if not await self.flush():
                     return
+            # The core may have queued output with no event: "+ Ready" for a
+            # synchronizing literal it accepts by itself.
+            if not await self.flush():
+                return
             if self.proto.closed or self.proto.state is CoreState.LOGOUT:
                 return
             data = await self.read()

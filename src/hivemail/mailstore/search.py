@@ -9,6 +9,14 @@ reference semantics every backend must agree with.
 Text matching is case-insensitive substring matching on decoded text
 (RFC 9051 section 6.4.4: "case-insensitive substring"), after Unicode
 case folding, as Dovecot does with its i;unicode-casemap comparator.
+
+Evaluation is staged by cost (:func:`compile_query`): every key the
+metadata row answers (flags, UIDs, dates, sizes, MODSEQ) is decided first
+for every message; the stored analysis is loaded only for the messages
+those keys leave undecided, and the message text only for those still
+undecided after the header keys. For a query with no header or text key
+:func:`meta_predicate` gives a plain predicate, memoised per flag set, so
+``UNSEEN`` over 100,000 messages costs one dictionary lookup per message.
 """
 
 from __future__ import annotations
@@ -57,6 +65,16 @@ class InternalDate:
 
 
 @dataclass(frozen=True)
+class InternalTime:
+    """The internal date compared to an instant (RFC 5032 OLDER / YOUNGER,
+    resolved against "now" by the caller): "before" is strictly earlier,
+    "since" is at or after ``when``."""
+
+    op: str              # "before" | "since"
+    when: datetime       # aware
+
+
+@dataclass(frozen=True)
 class SentDate:
     op: str
     day: date
@@ -94,7 +112,8 @@ class Recent:
     pass
 
 
-Query = All | And | Or | Not | HasFlag | UidIn | InternalDate | SentDate | Size | Header | Body | Text | ModSeq | Recent
+Query = (All | And | Or | Not | HasFlag | UidIn | InternalDate | InternalTime | SentDate | Size | Header
+         | Body | Text | ModSeq | Recent)
 
 
 def fold(text: str) -> str:
@@ -124,6 +143,22 @@ def needs_body(q: Query) -> bool:
         case Body() | Text():
             return True
     return False
+
+
+#: The sent date of a message whose Date: is missing or unparseable. Dovecot
+#: (index-search.c) compares such a message as if sent at the Unix epoch, so
+#: every SENTBEFORE matches it and no SENTSINCE does (checked against
+#: Dovecot 2.3.19: ``Date: garbage`` matches ``SENTBEFORE 3-Jan-2024`` and not
+#: ``NOT SENTBEFORE 3-Jan-2024``). Following it keeps SENTBEFORE d and
+#: SENTSINCE d a partition of the mailbox, as they are for every dated message.
+NO_SENT_DATE = date(1970, 1, 1)
+
+
+def sent_day(analysis: object) -> date:
+    """The calendar day of the Date: field in its own zone (RFC 9051 6.4.4:
+    "disregarding time and timezone"; Dovecot adds the field's own offset)."""
+    sent: datetime | None = getattr(analysis, "sent_date", None)
+    return sent.date() if sent is not None else NO_SENT_DATE
 
 
 def _compare_day(op: str, actual: date, wanted: date) -> bool:
@@ -160,8 +195,11 @@ def matches(
         case UidIn(uids):
             return meta.uid in uids
         case InternalDate(op, day):
-            # RFC 9051 6.4.4: dates compare "disregarding time and timezone".
+            # RFC 9051 6.4.4: dates compare "disregarding time and timezone":
+            # the day INTERNALDATE shows, in the zone it is stored (and shown) in.
             return _compare_day(op, meta.internal_date.date(), day)
+        case InternalTime(op, when):
+            return meta.internal_date < when if op == "before" else meta.internal_date >= when
         case Size(op, octets):
             return meta.size > octets if op == "larger" else meta.size < octets
         case ModSeq(at_least):
@@ -169,10 +207,7 @@ def matches(
         case Recent():
             return recent(meta.uid)
         case SentDate(op, day):
-            a = analysis() if analysis else None
-            sent: datetime | None = getattr(a, "sent_date", None)
-            # A message with no usable Date: matches no SENT* key.
-            return sent is not None and _compare_day(op, sent.date(), day)
+            return _compare_day(op, sent_day(analysis() if analysis else None), day)
         case Header(name, text):
             a = analysis() if analysis else None
             values = a.header_values(name) if a is not None else []
@@ -188,4 +223,215 @@ def matches(
             if a is not None and needle in fold(a.header_text):
                 return True
             return body_text is not None and needle in fold(body_text())
+    raise TypeError(f"unknown query node {q!r}")
+
+
+# ---------------------------------------------------------------------------
+# Staged evaluation: cheap keys first, the analysis and the text only when
+# the cheap keys leave a message undecided (Dovecot's search also decides
+# index-only arguments before it opens a message: index-search.c).
+
+
+class _Unknown:
+    """Stands for data not loaded yet: a key that needs it answers None."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+#: ``pred(meta, analysis, folded_body)`` -> True / False / None (undecided).
+#: ``analysis`` is UNKNOWN (not loaded yet), None (the message has none) or a
+#: :class:`hivemail.mime.MessageAnalysis`; ``folded_body`` is UNKNOWN or the
+#: message's decoded text already passed through :func:`fold`.
+StagedPredicate = Callable[[MessageMeta, object, object], "bool | None"]
+
+# Costs: 0 = the metadata row, 1 = the stored analysis, 2 = the message text.
+META, ANALYSIS, BODY = 0, 1, 2
+
+
+def cost(q: Query) -> int:
+    """What evaluating ``q`` may need to load (META, ANALYSIS or BODY)."""
+    match q:
+        case And(items) | Or(items):
+            return max((cost(i) for i in items), default=META)
+        case Not(item):
+            return cost(item)
+        case SentDate() | Header():
+            return ANALYSIS
+        case Body() | Text():
+            return BODY
+    return META
+
+
+def _flags_only(q: Query) -> bool:
+    match q:
+        case HasFlag() | All():
+            return True
+        case And(items) | Or(items):
+            return all(_flags_only(i) for i in items)
+        case Not(item):
+            return _flags_only(item)
+    return False
+
+
+def _has_flag(flag: str, flags: frozenset[str]) -> bool:
+    if flag in flags:
+        return True
+    wanted = flag.lower() if flag.startswith("\\") else fold(flag)
+    if flag.startswith("\\"):
+        return any(f.lower() == wanted for f in flags)
+    return any(fold(f) == wanted for f in flags)
+
+
+def _flags_eval(q: Query, flags: frozenset[str]) -> bool:
+    match q:
+        case All():
+            return True
+        case HasFlag(flag):
+            return _has_flag(flag, flags)
+        case And(items):
+            return all(_flags_eval(i, flags) for i in items)
+        case Or(items):
+            return any(_flags_eval(i, flags) for i in items)
+        case Not(item):
+            return not _flags_eval(item, flags)
+    raise TypeError(f"not a flag query: {q!r}")
+
+
+def meta_predicate(q: Query, recent: Callable[[int], bool] = lambda uid: False) -> Callable[[MessageMeta], bool]:
+    """A plain predicate for a query of cost META (raises ValueError else).
+
+    A subtree made only of flag keys is evaluated once per distinct flag
+    set and memoised: stores share one frozenset per combination, so a
+    mailbox has a handful of them however many messages it holds.
+    """
+    if cost(q) != META:
+        raise ValueError("meta_predicate needs a query the metadata answers")
+    if _flags_only(q):
+        memo: dict[frozenset[str], bool] = {}
+
+        def by_flags(m: MessageMeta) -> bool:
+            flags = m.flags
+            hit = memo.get(flags)
+            if hit is None:
+                hit = memo[flags] = _flags_eval(q, flags)
+            return hit
+
+        return by_flags
+    match q:
+        case All():
+            return lambda m: True
+        case UidIn(uids):
+            return lambda m: m.uid in uids
+        case InternalDate(op, day):
+            if op == "before":
+                return lambda m: m.internal_date.date() < day
+            if op == "on":
+                return lambda m: m.internal_date.date() == day
+            return lambda m: m.internal_date.date() >= day
+        case InternalTime(op, when):
+            if op == "before":
+                return lambda m: m.internal_date < when
+            return lambda m: m.internal_date >= when
+        case Size(op, octets):
+            if op == "larger":
+                return lambda m: m.size > octets
+            return lambda m: m.size < octets
+        case ModSeq(at_least):
+            return lambda m: m.modseq >= at_least
+        case Recent():
+            return lambda m: recent(m.uid)
+        case Not(item):
+            inner = meta_predicate(item, recent)
+            return lambda m: not inner(m)
+        case And(items):
+            preds = tuple(meta_predicate(i, recent) for i in items)
+            return lambda m: all(p(m) for p in preds)
+        case Or(items):
+            preds = tuple(meta_predicate(i, recent) for i in items)
+            return lambda m: any(p(m) for p in preds)
+    raise TypeError(f"unknown query node {q!r}")
+
+
+def compile_query(q: Query, recent: Callable[[int], bool] = lambda uid: False) -> StagedPredicate:
+    """A three-valued predicate for staged evaluation.
+
+    Call it first with ``(meta, UNKNOWN, UNKNOWN)``: True and False are
+    final; None means "load the analysis and call again" with the analysis
+    (the body still UNKNOWN), and None then means "load the text and call
+    again" with both, which always decides. And/Or try their cheap children
+    first and stop at the first decisive one, so a message the flags rule
+    out is never opened. The answers agree with :func:`matches`.
+    """
+    c = cost(q)
+    if c == META:
+        plain = meta_predicate(q, recent)
+        return lambda m, a, b: plain(m)
+    match q:
+        case And(items):
+            parts = tuple(compile_query(i, recent) for i in sorted(items, key=cost))
+
+            def all_of(m: MessageMeta, a: object, b: object) -> bool | None:
+                result: bool | None = True
+                for p in parts:
+                    r = p(m, a, b)
+                    if r is False:
+                        return False
+                    if r is None:
+                        result = None
+                return result
+
+            return all_of
+        case Or(items):
+            parts = tuple(compile_query(i, recent) for i in sorted(items, key=cost))
+
+            def any_of(m: MessageMeta, a: object, b: object) -> bool | None:
+                result: bool | None = False
+                for p in parts:
+                    r = p(m, a, b)
+                    if r is True:
+                        return True
+                    if r is None:
+                        result = None
+                return result
+
+            return any_of
+        case Not(item):
+            inner = compile_query(item, recent)
+
+            def not_(m: MessageMeta, a: object, b: object) -> bool | None:
+                r = inner(m, a, b)
+                return None if r is None else not r
+
+            return not_
+        case SentDate(op, day):
+            return lambda m, a, b: None if a is UNKNOWN else _compare_day(op, sent_day(a), day)
+        case Header(name, text):
+            needle = fold(text)
+
+            def header(m: MessageMeta, a: object, b: object) -> bool | None:
+                if a is UNKNOWN:
+                    return None
+                values = a.header_values(name) if a is not None else []  # type: ignore[attr-defined]
+                return any(needle in fold(v) for v in values)
+
+            return header
+        case Body(text):
+            needle = fold(text)
+            return lambda m, a, b: None if b is UNKNOWN else needle in b  # type: ignore[operator]
+        case Text(text):
+            needle = fold(text)
+
+            def text_(m: MessageMeta, a: object, b: object) -> bool | None:
+                if a is not UNKNOWN and a is not None and needle in fold(a.header_text):  # type: ignore[attr-defined]
+                    return True
+                if a is UNKNOWN or b is UNKNOWN:
+                    return None
+                return needle in b  # type: ignore[operator]
+
+            return text_
     raise TypeError(f"unknown query node {q!r}")

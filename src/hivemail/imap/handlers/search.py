@@ -1,7 +1,323 @@
-"""SEARCH (placeholder until the family's handler lands)."""
+"""SEARCH / UID SEARCH  (RFC 9051 section 6.4.4, RFC 3501 section 6.4.4,
+RFC 4731 ESEARCH, RFC 5182 SEARCHRES, RFC 5032 WITHIN).
 
-from hivemail.imap_proto import Tagged
+The IMAP key tree (``imap_proto/commands/search.py``) is translated into the
+neutral query (``mailstore/search.py``) here, because only the session knows
+what sequence numbers, ``$`` and \\Recent mean; the query is then evaluated in
+stages, cheapest first: flags, dates, sizes and UIDs from the view's
+metadata without touching the store, the stored analysis only for the
+messages those leave undecided (in batches, one store round trip per
+batch), and the message text last, only for BODY / TEXT and only for the
+messages still undecided.
+
+Decisions, checked against Dovecot 2.3.19 where it has an opinion:
+
+* Messages expunged by another session but not yet reported keep their
+  sequence numbers (RFC 9051 7.5.1) and never match; the tagged OK then says
+  [EXPUNGEISSUED] (RFC 5530). Dovecot goes half-way: such a message still
+  matches keys its index answers (ALL, flags, a sequence number), matches no
+  key that needs its text, and says EXPUNGEISSUED then. Never matching gives
+  the same answer whichever keys are asked.
+* A sequence number above the message count matches nothing (Dovecot: ``SEARCH
+  5`` with 3 messages is ``* SEARCH`` and OK), rather than FETCH's BAD: a
+  search is a filter. ``n:*`` includes the last message however big n is
+  (RFC 9051 section 9); Dovecot returns nothing for ``9:*`` over 3 messages.
+* RECENT / NEW / OLD use the session's \\Recent set in IMAP4rev1; IMAP4rev2
+  has no \\Recent (RFC 9051 appendix E), so there nothing is recent.
+* RETURN (SAVE) with MIN and/or MAX but neither ALL nor COUNT saves only the
+  messages reported (RFC 5182 section 2.4; Dovecot does the same). A search
+  that fails leaves ``$`` empty (RFC 5182 section 2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+
+from hivemail.imap.handlers.common import resolve
+from hivemail.imap.selected import SelectedView
+from hivemail.imap_proto import ESearch, Search, SeqSet, Tagged
+from hivemail.imap_proto.commands.search import (
+    SearchAge,
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchRequest,
+    SearchSeq,
+    SearchSize,
+    SearchText,
+)
+from hivemail.mailstore import MailError
+from hivemail.mailstore import search as q
+from hivemail.mime import MessageAnalysis
+
+__all__ = ["search", "translate", "evaluate", "SearchOutcome"]
+
+#: Messages whose analysis is fetched per store round trip, and whose text is
+#: read before the next batch: bounds memory, and lets other sessions run.
+BATCH = 256
 
 
-async def search(session, tag: str, request) -> Tagged:
-    return Tagged.no(tag, "Not implemented yet", "CANNOT")
+# -- translation: IMAP key tree -> neutral query ------------------------------
+def translate(key: SearchKey, view: SelectedView, saved: list[int], now: datetime | None = None) -> q.Query:
+    """The neutral query for ``key`` over ``view``: sequence sets become the
+    UIDs they name now, ``$`` the saved UIDs, OLDER / YOUNGER instants
+    relative to ``now``. And/Or/Not keep the client's order (the evaluator
+    reorders by cost)."""
+    match key:
+        case SearchAll():
+            return q.All()
+        case SearchSeq(seqs, uid):
+            return q.UidIn(frozenset(_uids_named(view, seqs, uid, saved)))
+        case SearchFlag("\\Recent", present):
+            return q.Recent() if present else q.Not(q.Recent())
+        case SearchFlag(flag, present):
+            return q.HasFlag(flag) if present else q.Not(q.HasFlag(flag))
+        case SearchDate(op, day, sent):
+            return q.SentDate(op.lower(), day) if sent else q.InternalDate(op.lower(), day)
+        case SearchSize(op, size):
+            return q.Size(op.lower(), size)
+        case SearchHeader(name, value):
+            return q.Header(name.lower(), value)
+        case SearchText("BODY", value):
+            return q.Body(value)
+        case SearchText(_, value):
+            return q.Text(value)
+        case SearchModSeq(modseq):
+            # The entry name and type only matter once per-flag modseqs
+            # exist (RFC 7162 3.1.5); every flag shares the message's.
+            return q.ModSeq(modseq)
+        case SearchAge(op, seconds):
+            instant = (now or datetime.now(timezone.utc)) - timedelta(seconds=seconds)
+            # OLDER n: received more than n seconds ago; YOUNGER n: within them.
+            return q.InternalTime("before" if op == "OLDER" else "since", instant)
+        case SearchNot(inner):
+            return q.Not(translate(inner, view, saved, now))
+        case SearchOr(left, right):
+            return q.Or((translate(left, view, saved, now), translate(right, view, saved, now)))
+        case SearchAnd(keys):
+            return q.And(tuple(translate(k, view, saved, now) for k in keys))
+    raise TypeError(f"unknown search key {key!r}")
+
+
+def _uids_named(view: SelectedView, seqs: SeqSet, uid: bool, saved: list[int]) -> list[int]:
+    if seqs.saved or uid:
+        return resolve(view, seqs, uid, saved)
+    # Sequence numbers beyond the mailbox name nothing (Dovecot agrees);
+    # ranges() drops them and keeps "n:*" meaning "n or the last".
+    out: list[int] = []
+    for low, high in seqs.ranges(view.exists):
+        out.extend(view.uids[low - 1 : high])
+    return out
+
+
+# -- evaluation -----------------------------------------------------------------
+class SearchOutcome:
+    """Matching messages' sequence numbers and UIDs (ascending, in step), and
+    whether some message could not be considered because it is expunged."""
+
+    __slots__ = ("seqs", "uids", "expunge_issued")
+
+    def __init__(self, seqs: list[int], uids: list[int], expunge_issued: bool) -> None:
+        self.seqs = seqs
+        self.uids = uids
+        self.expunge_issued = expunge_issued
+
+
+async def evaluate(session, view: SelectedView, query: q.Query, recent: Callable[[int], bool]) -> SearchOutcome:
+    """Run ``query`` over every message of ``view``, in stages by cost."""
+    meta = view.meta
+    uids = view.uids
+    pending = view.pending_expunge
+    expunge_issued = bool(pending)
+    # Sequence numbers (ints, which the garbage collector does not track:
+    # no (seq, uid) tuple per message, which for 100,000 messages costs more
+    # than the matching itself). Pending expunges never match.
+    if q.cost(query) == q.META:
+        pred = q.meta_predicate(query, recent)
+        if pending:
+            seqs = [i for i, u in enumerate(uids, 1) if u not in pending and pred(meta[u])]
+        else:
+            seqs = [i for i, u in enumerate(uids, 1) if pred(meta[u])]
+        return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
+
+    staged = q.compile_query(query, recent)
+    unknown = q.UNKNOWN
+    decided: dict[int, bool] = {}
+    undecided: list[int] = []
+    for u in uids:
+        if u in pending:
+            continue
+        r = staged(meta[u], unknown, unknown)
+        if r is None:
+            undecided.append(u)
+        elif r:
+            decided[u] = True
+    for start in range(0, len(undecided), BATCH):
+        batch = undecided[start : start + BATCH]
+        gone = await _decide_batch(session, view, staged, batch, decided)
+        expunge_issued = expunge_issued or gone
+    seqs = [i for i, u in enumerate(uids, 1) if u in decided]
+    return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
+
+
+async def _decide_batch(session, view: SelectedView, staged: q.StagedPredicate, batch: list[int],
+                        decided: dict[int, bool]) -> bool:
+    """Decide ``batch`` with the analyses, then the text where still needed;
+    True if some message's data was gone (expunged meanwhile)."""
+    store = session.store
+    cache: dict = session.analysis_cache
+    mailbox_id = view.mailbox_id
+    analyses: dict[int, object] = {}
+    missing = [u for u in batch if not isinstance(cache.get((mailbox_id, u)), MessageAnalysis)]
+    blobs = await store.read_analyses(mailbox_id, missing) if missing else {}
+    for u in batch:
+        hit = cache.get((mailbox_id, u))
+        if isinstance(hit, MessageAnalysis):
+            analyses[u] = hit
+    gone = any(u not in blobs and u not in analyses for u in missing)
+    meta = view.meta
+    # Parsing hundreds of analyses and decoding texts is CPU work: off the
+    # loop (DESIGN.md principle 6), so other sessions keep being served.
+    need_text = await asyncio.to_thread(_with_analyses, staged, meta, batch, blobs, analyses, decided)
+    for u in need_text:
+        try:
+            raw = await store.read_blob(meta[u].blob_id)
+        except (MailError, OSError):
+            gone = True
+            continue
+        if await asyncio.to_thread(_with_text, staged, meta[u], analyses[u], raw):
+            decided[u] = True
+    return gone
+
+
+def _with_analyses(staged: q.StagedPredicate, meta: dict, batch: list[int], blobs: dict[int, bytes],
+                   analyses: dict[int, object], decided: dict[int, bool]) -> list[int]:
+    need_text = []
+    for u in batch:
+        a = analyses.get(u)
+        if a is None:
+            blob = blobs.get(u)
+            if blob is None:
+                continue  # expunged since the view was taken: never matches
+            a = analyses[u] = _parse(blob)
+        r = staged(meta[u], a, q.UNKNOWN)
+        if r is None:
+            need_text.append(u)
+        elif r:
+            decided[u] = True
+    return need_text
+
+
+def _with_text(staged: q.StagedPredicate, m, analysis: object, raw: bytes) -> bool:
+    body = analysis.body_text_from(raw) if analysis is not None else ""  # type: ignore[attr-defined]
+    return bool(staged(m, analysis, q.fold(body)))
+
+
+def _parse(blob: bytes) -> MessageAnalysis | None:
+    try:
+        return MessageAnalysis.from_bytes(blob)
+    except (ValueError, KeyError, TypeError):
+        # An analysis this version cannot read: the message has no headers
+        # to match, rather than failing the whole search.
+        return None
+
+
+# -- the command ------------------------------------------------------------------
+async def search(session, tag: str, request: SearchRequest) -> Tagged:
+    from hivemail.imap.session import Selected
+
+    state = session.state
+    if not isinstance(state, Selected):  # the core's state table prevents this
+        return Tagged.bad(tag, "No mailbox selected")
+    name = "UID SEARCH" if request.uid else "SEARCH"
+    try:
+        # Fold in what other sessions did first, so that a message expunged
+        # meanwhile is known as such (it keeps its number, RFC 9051 7.5.1,
+        # and matches nothing) and new ones are counted (EXISTS goes out
+        # before the result). The session syncs again after the command.
+        await session.sync(allow_expunge=False)
+        view = state.view
+        query = translate(request.key, view, session.saved_uids)
+        # RFC 9051 dropped \Recent: in IMAP4rev2 no message is recent.
+        recent_set = set() if session.rev2 else view.recent
+        outcome = await evaluate(session, view, query, recent_set.__contains__)
+    except Exception:
+        if request.save:
+            session.saved_uids = []  # RFC 5182 2.1: a failed search empties $
+        raise
+    numbers = outcome.uids if request.uid else outcome.seqs
+    modseq = _highest_modseq(view, outcome.uids) if _uses_modseq(request.key) else None
+    opts = request.return_options
+    if opts is None:
+        session.send(Search(tuple(numbers), modseq, tag, request.uid))
+    else:
+        _esearch(session, tag, request, opts, outcome, numbers, modseq)
+    code = "EXPUNGEISSUED" if outcome.expunge_issued else None
+    return Tagged.ok(tag, f"{name} completed", code)
+
+
+def _esearch(session, tag: str, request: SearchRequest, opts: tuple[str, ...], outcome: SearchOutcome,
+             numbers: list[int], modseq: int | None) -> None:
+    """RFC 4731 section 3.1: MIN, MAX and ALL are left out when nothing
+    matched; COUNT 0 is still given."""
+    if "SAVE" in opts:
+        if "ALL" in opts or "COUNT" in opts or not ("MIN" in opts or "MAX" in opts):
+            session.saved_uids = list(outcome.uids)
+        else:
+            # RFC 5182 2.4: with MIN / MAX and neither ALL nor COUNT, $ is
+            # only what they report.
+            picked = set()
+            if outcome.uids and "MIN" in opts:
+                picked.add(outcome.uids[0])
+            if outcome.uids and "MAX" in opts:
+                picked.add(outcome.uids[-1])
+            session.saved_uids = sorted(picked)
+    if not set(opts) - {"SAVE"}:
+        return  # RFC 5182 2.2: SAVE alone answers with no ESEARCH
+    session.send(ESearch(
+        tag=tag,
+        uid=request.uid,
+        min=numbers[0] if numbers and "MIN" in opts else None,
+        max=numbers[-1] if numbers and "MAX" in opts else None,
+        all=SeqSet.from_ranges(*_runs(numbers)) if numbers and "ALL" in opts else None,
+        count=len(numbers) if "COUNT" in opts else None,
+        modseq=modseq,
+    ))
+
+
+def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending numbers -> maximal (low, high) runs: 1,2,3,5 -> (1,3),(5,5)."""
+    out: list[tuple[int, int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def _uses_modseq(key: SearchKey) -> bool:
+    match key:
+        case SearchModSeq():
+            return True
+        case SearchNot(inner):
+            return _uses_modseq(inner)
+        case SearchOr(left, right):
+            return _uses_modseq(left) or _uses_modseq(right)
+        case SearchAnd(keys):
+            return any(_uses_modseq(k) for k in keys)
+    return False
+
+
+def _highest_modseq(view: SelectedView, uids: list[int]) -> int | None:
+    """RFC 7162 3.1.5: a search with MODSEQ reports the highest mod-sequence
+    of the messages it returns (none when it returns none)."""
+    return max((view.meta[u].modseq for u in uids), default=None)
