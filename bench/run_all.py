@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Each is a script in bench/ taking --quick, --only and --json.
-BENCHMARKS = ("delivery.py",)
+BENCHMARKS = ("delivery.py", "pop3.py", "imap.py")
 
 
 def main(argv: list[str] | None = None) -> int:
