@@ -1,18 +1,20 @@
-"""POP3 and an "IMAP" client on one account at once, for each DELE setting.
+"""POP3 and IMAP on one account at once, for each DELE setting.
 
-Until the IMAP server exists, the IMAP side is the store API itself, used
-from a thread of the test process with its own ``EmbeddedStore`` on the
-server's data directory (so its writes, and its collection of unreferenced
-files, come from another process than the server's): it flags, appends and
-expunges while POP3 downloads every message of its maildrop and deletes
-half of them.  Afterwards both views agree: the next POP3 session lists
-exactly what the store holds, and the store holds exactly what the two
-sides' actions imply.  (The lead will add a variant driving real IMAP.)
+The IMAP side flags, appends and expunges while POP3 downloads every message
+of its maildrop and deletes half of them. It runs in two forms: a real IMAP
+client (imaplib) on the server's IMAP listener, and the store API itself from
+a thread with its own ``EmbeddedStore`` on the same data directory (so its
+writes, and its collection of unreferenced files, come from another process
+than the server's, which is what the POP3 blob pins must survive).
+Afterwards all views agree: the next POP3 session lists exactly what the
+store holds, a fresh IMAP session sees the same UIDs and flags, and the store
+holds exactly what the two sides' actions imply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import poplib
 import random
 import smtplib
@@ -73,6 +75,55 @@ def imap_side(data_dir, started: threading.Event, done: threading.Event, errors:
         done.set()
 
 
+def imap_side_real(port: int, started: threading.Event, done: threading.Event, errors: list) -> None:
+    """The same actions as :func:`imap_side`, through a real IMAP session."""
+    try:
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+        m.login(USER, PASSWORD)
+        m.select("INBOX")
+        rnd = random.Random(7)
+        started.set()
+        pending = sorted(IMAP_EXPUNGES)
+        for i in range(40):  # bounded
+            uids = ",".join(map(str, rnd.sample(range(1, N + 1), 5)))
+            op = rnd.choice(["+FLAGS", "-FLAGS"])
+            assert m.uid("STORE", uids, op, "(\\Flagged $Label1)")[0] == "OK"
+            if i < IMAP_APPENDS:
+                raw = b"Subject: imap append %d\r\n\r\nappended during POP3\r\n" % i
+                assert m.append("INBOX", None, None, raw)[0] == "OK"
+            if pending and i % 3 == 0:
+                uid = str(pending.pop())
+                assert m.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+                assert m.uid("EXPUNGE", uid)[0] == "OK"
+        for uid in pending:
+            m.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+            assert m.uid("EXPUNGE", str(uid))[0] == "OK"
+        m.logout()
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        started.set()
+        done.set()
+
+
+def imap_view(port: int, mailbox: str) -> dict[int, set[str]]:
+    """UID -> flags, as a fresh IMAP session sees the mailbox."""
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    m.login(USER, PASSWORD)
+    m.select(mailbox, readonly=True)
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    m.logout()
+    out = {}
+    for item in data:
+        if not item:
+            continue
+        text = item.decode() if isinstance(item, bytes) else item[0].decode()
+        uid = int(text.split("UID ")[1].split()[0].rstrip(")"))
+        flags = text.split("FLAGS (")[1].split(")")[0].split()
+        out[uid] = set(flags)
+    return out
+
+
 def snapshot(data_dir, mailbox: str):
     async def main():
         store = EmbeddedStore(data_dir)
@@ -84,13 +135,14 @@ def snapshot(data_dir, mailbox: str):
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("side", ["imap", "store"])
 @pytest.mark.parametrize("action", ["expunge", "trash", "keep-read"])
-def test_pop3_and_imap_at_once_agree(tmp_path, action):
+def test_pop3_and_imap_at_once_agree(tmp_path, action, side):
     data = tmp_path / "data"
     cli(data, "user", "add", USER, "--password", PASSWORD)
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[pop3]\ndele = "{action}"\n')
-    with HivemailServer(data, listeners=("pop3", "lmtp"), extra=("--config", str(cfg))) as server:
+    with HivemailServer(data, listeners=("pop3", "imap", "lmtp"), extra=("--config", str(cfg))) as server:
         with smtplib.LMTP("127.0.0.1", server.ports["lmtp"]) as lmtp:
             for i in range(N):
                 lmtp.sendmail("s@example.com", [USER], b"Subject: m%d\r\n\r\nmessage %d\r\n" % (i + 1, i + 1))
@@ -104,7 +156,10 @@ def test_pop3_and_imap_at_once_agree(tmp_path, action):
         login_uidls = [line.split()[1].decode() for line in uidls]
 
         started, done, errors = threading.Event(), threading.Event(), []
-        t = threading.Thread(target=imap_side, args=(data, started, done, errors))
+        if side == "imap":
+            t = threading.Thread(target=imap_side_real, args=(server.ports["imap"], started, done, errors))
+        else:
+            t = threading.Thread(target=imap_side, args=(data, started, done, errors))
         t.start()
         started.wait(30)
         retrieved = {}
@@ -142,6 +197,9 @@ def test_pop3_and_imap_at_once_agree(tmp_path, action):
         if action == "trash":
             trash = snapshot(data, "Trash")
             assert len(trash.messages) == len(deleted_uids - IMAP_EXPUNGES)
+
+        # the IMAP view of a new session is the store's view
+        assert imap_view(server.ports["imap"], "INBOX") == {m.uid: set(m.flags) for m in inbox.messages}
 
         # the POP3 view of a new session is the store's view
         p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
