@@ -124,9 +124,18 @@ async def with_store(config: Config, fn):
         await store.close()
 
 
-def cmd_user(config: Config, args: argparse.Namespace) -> int:
+def run_with_store(config: Config, fn, failure: int = EX_DATAERR) -> int:
+    """Run ``fn(store)``; a storage error is printed and gives ``failure``."""
     from hivemail.mailstore import MailError
 
+    try:
+        return asyncio.run(with_store(config, fn))
+    except MailError as e:
+        print(f"hivemail: {e.text}", file=sys.stderr)
+        return failure
+
+
+def cmd_user(config: Config, args: argparse.Namespace) -> int:
     async def go(store) -> int:
         match args.action:
             case "add" | "passwd":
@@ -146,11 +155,7 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
                 await store.delete_account(args.address.lower())
         return EX_OK
 
-    try:
-        return asyncio.run(with_store(config, go))
-    except MailError as e:
-        print(f"hivemail: {e.text}", file=sys.stderr)
-        return EX_DATAERR
+    return run_with_store(config, go)
 
 
 def cmd_alias(config: Config, args: argparse.Namespace) -> int:
@@ -158,12 +163,10 @@ def cmd_alias(config: Config, args: argparse.Namespace) -> int:
         await store.add_alias(args.address.lower(), args.account.lower())
         return EX_OK
 
-    return asyncio.run(with_store(config, go))
+    return run_with_store(config, go)
 
 
 def cmd_mailbox(config: Config, args: argparse.Namespace) -> int:
-    from hivemail.mailstore import MailError
-
     async def go(store) -> int:
         rows = []
         mailboxes = await store.list_mailboxes(args.address.lower())
@@ -181,11 +184,7 @@ def cmd_mailbox(config: Config, args: argparse.Namespace) -> int:
                 print(f"{r['name']:<{width}}  {r['messages']:>8}  {r['unseen']:>8}  {r['bytes']:>12}")
         return EX_OK
 
-    try:
-        return asyncio.run(with_store(config, go))
-    except MailError as e:
-        print(f"hivemail: {e.text}", file=sys.stderr)
-        return EX_NOUSER
+    return run_with_store(config, go, EX_NOUSER)
 
 
 def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
@@ -247,8 +246,6 @@ def parse_uidl_lines(lines) -> dict[int, str]:
 
 
 def cmd_uidl(config: Config, args: argparse.Namespace) -> int:
-    from hivemail.mailstore import MailError
-
     try:
         if args.file == "-":
             mapping = parse_uidl_lines(sys.stdin.read().splitlines())
@@ -265,11 +262,7 @@ def cmd_uidl(config: Config, args: argparse.Namespace) -> int:
         print(f"{changed} of {len(mapping)} UIDLs set")
         return EX_OK
 
-    try:
-        return asyncio.run(with_store(config, go))
-    except MailError as e:
-        print(f"hivemail: {e.text}", file=sys.stderr)
-        return EX_DATAERR
+    return run_with_store(config, go)
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:

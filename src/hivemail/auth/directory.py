@@ -8,11 +8,20 @@ import time
 from collections import OrderedDict
 
 from hivemail.auth.passwords import hash_password, verify_password
+from hivemail.config import AuthConfig
 from hivemail.mailstore import AccountInfo, MailStore
 
 # Verified against when the user does not exist, so that an unknown user
 # costs the same time as a wrong password (no user enumeration by timing).
 _DUMMY_HASH = hash_password("not a password")
+
+
+def plaintext_allowed(config: AuthConfig, *, tls: bool, loopback: bool) -> bool:
+    """May a password cross this connection in the clear (IMAP LOGIN and
+    AUTHENTICATE PLAIN, POP3 USER/PASS and AUTH PLAIN)? Under TLS always;
+    from loopback if it counts as secure; elsewhere only if the config says
+    so (RFC 8314 section 2 wants TLS; RFC 9051 LOGINDISABLED, RFC 2595)."""
+    return tls or (loopback and config.loopback_is_secure) or config.allow_plaintext_without_tls
 
 
 class Authenticator:

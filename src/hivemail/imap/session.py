@@ -13,7 +13,7 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 
-from hivemail.auth.directory import Authenticator
+from hivemail.auth.directory import Authenticator, plaintext_allowed
 from hivemail.config import Config
 from hivemail.imap.recent import RecentTracker
 from hivemail.imap.selected import Exists as ViewExists
@@ -120,12 +120,7 @@ class ImapSession:
 
     @property
     def plaintext_allowed(self) -> bool:
-        auth = self.config.auth
-        return (
-            self.conn.tls
-            or (self.conn.is_loopback and auth.loopback_is_secure)
-            or auth.allow_plaintext_without_tls
-        )
+        return plaintext_allowed(self.config.auth, tls=self.conn.tls, loopback=self.conn.is_loopback)
 
     @property
     def rev2(self) -> bool:

@@ -25,7 +25,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from hivemail.auth.directory import Authenticator
+from hivemail.auth.directory import Authenticator, plaintext_allowed
 from hivemail.config import Config
 from hivemail.mailstore import AccountInfo, ErrorKind, MailError, MailStore
 from hivemail.mailstore.types import FlagMode, MailboxInfo
@@ -254,10 +254,8 @@ class Pop3Session:
 
     @property
     def plaintext_allowed(self) -> bool:
-        """USER/PASS and SASL PLAIN: under TLS, from loopback, or if configured."""
-        auth = self.config.auth
-        return (self.proto.tls_active or (self.conn.is_loopback and auth.loopback_is_secure)
-                or auth.allow_plaintext_without_tls)
+        """USER/PASS and SASL PLAIN (the rule IMAP uses too)."""
+        return plaintext_allowed(self.config.auth, tls=self.proto.tls_active, loopback=self.conn.is_loopback)
 
     async def run(self) -> None:
         from hivemail.pop3 import handlers
