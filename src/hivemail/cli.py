@@ -20,11 +20,16 @@ from pathlib import Path
 
 from hivemail import __version__
 from hivemail.auth.passwords import hash_password, make_scram
-from hivemail.config import Config, ConfigError, load
+from hivemail.config import POP3_DELE_ACTIONS, Config, ConfigError, load
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_CANTCREAT, EX_TEMPFAIL = 0, 64, 65, 67, 70, 73, 75
 
 DEMO_ACCOUNT = "demo@localhost"
+# Per-account settings and the values each may take.
+ACCOUNT_SETTINGS = {
+    # What POP3 DELE does at QUIT for this account (default: config pop3.dele).
+    "pop3_dele": POP3_DELE_ACTIONS,
+}
 # Unprivileged defaults for `serve` with no listener named: a fresh clone
 # must start without root.
 DEMO_LISTEN = {
@@ -65,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_parser("list", parents=[common])
     d = us.add_parser("del", parents=[common])
     d.add_argument("address")
+    st = us.add_parser("set", parents=[common], help="set a per-account setting")
+    st.add_argument("address")
+    st.add_argument("key", choices=sorted(ACCOUNT_SETTINGS))
+    st.add_argument("value")
 
     al = sub.add_parser("alias", parents=[common], help="manage aliases")
     als = al.add_subparsers(dest="action", required=True)
@@ -153,6 +162,12 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
                     print(acc.name)
             case "del":
                 await store.delete_account(args.address.lower())
+            case "set":
+                allowed = ACCOUNT_SETTINGS[args.key]
+                if args.value not in allowed:
+                    print(f"hivemail: {args.key} must be one of {', '.join(allowed)}", file=sys.stderr)
+                    return EX_USAGE
+                await store.set_account_setting(args.address.lower(), args.key, args.value)
         return EX_OK
 
     return run_with_store(config, go)

@@ -99,6 +99,10 @@ class ImapConfig:
     max_pipelined: int = 32
 
 
+#: What POP3 DELE may do at QUIT (config ``pop3.dele``, account setting ``pop3_dele``).
+POP3_DELE_ACTIONS = ("expunge", "trash", "keep-read")
+
+
 @dataclass(frozen=True)
 class Pop3Config:
     # UIDL of a message without an explicit one: "dovecot" (%08Xu%08Xv,

@@ -68,3 +68,25 @@ def test_check_reports_a_clean_store(tmp_path):
     cli(d, "user", "add", "a@example.org", "--password", "pw")
     cli(d, "deliver", "a@example.org", input=b"Subject: x\r\n\r\ny\r\n")
     assert "store is clean" in cli(d, "check").stdout.decode()
+
+
+def test_user_set_pop3_dele_is_validated_and_used(tmp_path):
+    import poplib
+
+    from tests.support.server import HivemailServer
+
+    d = tmp_path / "data"
+    cli(d, "user", "add", "a@example.org", "--password", "pw")
+    bad = cli(d, "user", "set", "a@example.org", "pop3_dele", "shred", check=False)
+    assert bad.returncode == 64 and b"must be one of" in bad.stderr
+    cli(d, "user", "set", "a@example.org", "pop3_dele", "keep-read")
+    cli(d, "deliver", "a@example.org", input=b"Subject: x\r\n\r\ny\r\n")
+    with HivemailServer(d, listeners=("pop3",)) as s:
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=10)
+        p.user("a@example.org")
+        p.pass_("pw")
+        p.dele(1)
+        p.quit()
+    rows = {r["name"]: r for r in json.loads(cli(d, "mailbox", "list", "a@example.org", "--json").stdout)}
+    # keep-read: the message stays, marked \Seen.
+    assert rows["INBOX"]["messages"] == 1 and rows["INBOX"]["unseen"] == 0

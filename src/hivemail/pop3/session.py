@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
-from hivemail.config import Config
+from hivemail.config import POP3_DELE_ACTIONS, Config
 from hivemail.mailstore import AccountInfo, ErrorKind, MailError, MailStore
 from hivemail.mailstore.types import FlagMode, MailboxInfo
 from hivemail.net.listeners import Connection
@@ -45,8 +45,7 @@ from hivemail.pop3_proto import (
 
 log = logging.getLogger("hivemail.pop3")
 
-#: What DELE may do at QUIT (account setting ``pop3_dele``, config ``pop3.dele``).
-DELE_ACTIONS = ("expunge", "trash", "keep-read")
+
 #: Output is written once this much is queued, and RETR reads files in
 #: chunks of this size: large writes for bulk transfer, bounded memory.
 WRITE_CHUNK = 1 << 18
@@ -64,8 +63,8 @@ class Pop3Service:
         self.config = config
         self.tls_context = tls_context
         self.uidl = compile_format(config.pop3.uidl_format)
-        if config.pop3.dele not in DELE_ACTIONS:
-            raise ValueError(f"pop3.dele must be one of {', '.join(DELE_ACTIONS)}")
+        if config.pop3.dele not in POP3_DELE_ACTIONS:
+            raise ValueError(f"pop3.dele must be one of {', '.join(POP3_DELE_ACTIONS)}")
         self.limits = Limits(max_line_length=config.pop3.max_command_line,
                              max_bad_commands=config.pop3.max_bad_commands)
         self._locked: set[str] = set()
@@ -340,7 +339,7 @@ class Pop3Session:
             return Ok("Bye")
         drop = self.state.maildrop
         action = drop.account.settings.get("pop3_dele", self.config.pop3.dele)
-        if action not in DELE_ACTIONS:
+        if action not in POP3_DELE_ACTIONS:
             log.warning("pop3 %s: unknown pop3_dele setting %r, using %r",
                         drop.account.name, action, self.config.pop3.dele)
             action = self.config.pop3.dele
