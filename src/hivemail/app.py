@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hivemail.config import Config, parse_hostport
 from hivemail.mailstore import MailStore
-from hivemail.net.listeners import ConnectionLimits, Handler, Listener
+from hivemail.net.listeners import ConnectionLimits, Endpoint, Handler, Listener
 from hivemail.net.tls import ensure_self_signed, server_context
+from hivemail.shared_state import SharedState
 
 log = logging.getLogger("hivemail")
 
@@ -31,49 +35,65 @@ def tls_context(config: Config):
     return server_context(cert, key)
 
 
-def build_listeners(config: Config, store: MailStore) -> list[Listener]:
+LISTENERS = (  # name, implicit TLS
+    ("lmtp", False), ("smtp", False), ("imap", False), ("imaps", True), ("pop3", False), ("pop3s", True),
+)
+
+
+def bind_endpoints(config: Config) -> list[Endpoint]:
+    """Bind every configured listener once, before any worker starts."""
+    return [
+        Endpoint.bind(name, *parse_hostport(getattr(config.listen, name)), implicit_tls=tls)
+        for name, tls in LISTENERS
+        if getattr(config.listen, name)
+    ]
+
+
+def worker_count(config: Config) -> int:
+    return config.workers if config.workers > 0 else (os.cpu_count() or 1)
+
+
+def build_listeners(
+    config: Config, store: MailStore, endpoints: list[Endpoint], tls, workers: int = 1
+) -> list[Listener]:
     from hivemail.auth.directory import Authenticator
     from hivemail.imap import session as imap_session
+    from hivemail.imap.recent import RecentTracker
     from hivemail.lmtp import session as lmtp_session
     from hivemail.pop3 import session as pop3_session
 
-    limits = ConnectionLimits(config.limits.max_connections, config.limits.max_connections_per_ip)
-    # Made (or loaded) at every start, even with no implicit-TLS listener:
-    # STARTTLS/STLS need it, and a fresh install should have its
-    # certificate from the first start.
-    tls = tls_context(config)
-    listeners: list[Listener] = []
-    smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
-
-    def add(name: str, address: str, handler: Handler, refusal: bytes, implicit_tls: bool = False) -> None:
-        if not address:
-            return
-        host, port = parse_hostport(address)
-        listeners.append(Listener(name, host, port, handler, limits, refusal, tls if implicit_tls else None))
-
-    add("lmtp", config.listen.lmtp, lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal)
-    add("smtp", config.listen.smtp, lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal)
-    # POP3: the plain listener offers STLS with the same context; pop3s is
-    # implicit TLS (RFC 8314).  One service for both: the maildrop lock and
-    # LOGIN-DELAY bookkeeping must span them.
+    # Each worker admits its share of the configured connection limits.
+    share = lambda n: -(-n // workers)  # noqa: E731 - ceiling division
+    limits = ConnectionLimits(share(config.limits.max_connections), share(config.limits.max_connections_per_ip))
+    shared = SharedState(config.data_dir)
     # One Authenticator: failed logins over IMAP and POP3 slow down together.
     auth = Authenticator(store, config.auth.failure_delay)
-    pop3 = pop3_session.Pop3Service(store, auth, config, tls)
-    pop3_refusal = b"-ERR [SYS/TEMP] Too many connections, try later\r\n"
-    add("pop3", config.listen.pop3, pop3_session.handler(pop3), pop3_refusal)
-    add("pop3s", config.listen.pop3s, pop3_session.handler(pop3), pop3_refusal, implicit_tls=True)
-    imap = imap_session.Services(store, config, auth, tls)
+    imap = imap_session.Services(store, config, auth, tls, RecentTracker(shared))
+    pop3 = pop3_session.Pop3Service(store, auth, config, tls, shared)
+    smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
     imap_refusal = b"* BYE Too many connections, try later\r\n"
-    add("imap", config.listen.imap, imap_session.handler(imap), imap_refusal)
-    add("imaps", config.listen.imaps, imap_session.handler(imap), imap_refusal, implicit_tls=True)
+    pop3_refusal = b"-ERR [SYS/TEMP] Too many connections, try later\r\n"
+    protocols = {
+        "lmtp": (lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal),
+        "smtp": (lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal),
+        "imap": (imap_session.handler(imap), imap_refusal),
+        "imaps": (imap_session.handler(imap), imap_refusal),
+        "pop3": (pop3_session.handler(pop3), pop3_refusal),
+        "pop3s": (pop3_session.handler(pop3), pop3_refusal),
+    }
+    listeners = []
+    for ep in endpoints:
+        handler, refusal = protocols[ep.name]
+        listeners.append(Listener(ep, handler, limits, refusal, tls if ep.implicit_tls else None))
     return listeners
 
 
-async def serve(config: Config, ready: Callable[[list[Listener]], None] | None = None) -> None:
-    """Run until SIGTERM or SIGINT, then close every listener cleanly."""
+async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1) -> None:
+    """One worker: serve the endpoints until SIGTERM or SIGINT, then close
+    every session cleanly (BYE, 421, -ERR)."""
     store = open_store(config)
     await store.open()
-    listeners = build_listeners(config, store)
+    listeners = build_listeners(config, store, endpoints, tls, workers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,8 +102,6 @@ async def serve(config: Config, ready: Callable[[list[Listener]], None] | None =
     try:
         for listener in listeners:
             await listener.start()
-        if ready is not None:
-            ready(listeners)
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -91,10 +109,129 @@ async def serve(config: Config, ready: Callable[[list[Listener]], None] | None =
         await store.close()
 
 
-def run(config: Config, ready: Callable[[list[Listener]], None] | None = None) -> None:
+async def _recover(config: Config) -> None:
+    store = open_store(config)
+    await store.open()
+    await store.close()
+
+
+def _run_loop(coro) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop installs everywhere we run
-        asyncio.run(serve(config, ready))
+        asyncio.run(coro)
     else:
-        uvloop.run(serve(config, ready))
+        uvloop.run(coro)
+
+
+def run(config: Config, ready: Callable[[list[Endpoint]], None] | None = None) -> None:
+    """Bind, then serve with ``workers`` processes (one: no supervisor).
+
+    Python runs one thread of Python at a time, so a second core serves
+    clients only from a second process (DESIGN.md principle 6). The workers
+    share the listening sockets (the kernel spreads connections over them)
+    and the store (SQLite and blob files are multi-process safe; changes
+    reach other workers' IDLE sessions through the store's change polling);
+    what else they share lives in ``SharedState``.
+    """
+    # Made (or loaded) at every start, even with no implicit-TLS listener:
+    # STARTTLS/STLS need it, and a fresh install should have its
+    # certificate from the first start.
+    tls = tls_context(config)
+    endpoints = bind_endpoints(config)
+    workers = worker_count(config)
+    # Crash recovery (orphan files of a killed server) needs the store to
+    # itself: open it once here, before the workers open it together.
+    _run_loop(_recover(config))
+    if ready is not None:
+        ready(endpoints)
+    if workers == 1:
+        _run_loop(serve(config, endpoints, tls))
+        return
+    Supervisor(config, endpoints, tls, workers).run()
+
+
+class _Stop(Exception):
+    pass
+
+
+class Supervisor:
+    """Forks the workers, restarts one that dies, and stops them all on
+    SIGTERM/SIGINT (waiting for their goodbyes, then SIGKILL after a grace)."""
+
+    GRACE = 15.0
+
+    def __init__(self, config: Config, endpoints: list[Endpoint], tls, workers: int) -> None:
+        self.config = config
+        self.endpoints = endpoints
+        self.tls = tls
+        self.workers = workers
+        self.children: dict[int, float] = {}  # pid -> start time
+
+    def spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                _die_with_parent()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                _run_loop(serve(self.config, self.endpoints, self.tls, self.workers))
+                code = 0
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def run(self) -> None:
+        def stop(signum, frame):
+            raise _Stop
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            for _ in range(self.workers):
+                self.spawn()
+            while True:
+                pid, status = os.wait()
+                started = self.children.pop(pid, None)
+                if started is None:
+                    continue
+                log.error("worker %d exited (status %d); starting another", pid, status)
+                if time.monotonic() - started < 1.0:
+                    time.sleep(1.0)  # a worker that dies at once must not spin
+                self.spawn()
+        except _Stop:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self.stop_all()
+
+    def stop_all(self) -> None:
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.GRACE
+        while self.children and time.monotonic() < deadline:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                self.children.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGKILL if the supervisor dies, so
+    a crashed (or kill -9'd) server never leaves workers behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)

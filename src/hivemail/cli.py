@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-cert", metavar="FILE")
     s.add_argument("--tls-key", metavar="FILE")
     s.add_argument("--hostname")
+    s.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
     s.add_argument("--demo", action="store_true", help=f"create {DEMO_ACCOUNT} and listen on the default ports")
 
     u = sub.add_parser("user", parents=[common], help="manage accounts")
@@ -330,6 +331,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         overrides["tls.key"] = args.tls_key
     if args.hostname:
         overrides["hostname"] = args.hostname
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     if args.demo:
         for n, addr in DEMO_LISTEN.items():
             overrides.setdefault(f"listen.{n}", addr)
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return EX_USAGE
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
         stream=sys.stderr,
     )
     commands = {

@@ -132,6 +132,8 @@ class Config:
     # The name this server gives itself in greetings and Received: fields.
     hostname: str = "localhost"
     log_level: str = "info"
+    # Worker processes serving clients; 0 = one per CPU core.
+    workers: int = 0
     listen: ListenConfig = field(default_factory=ListenConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

@@ -120,7 +120,8 @@ def imap_view(port: int, mailbox: str) -> dict[int, set[str]]:
         text = item.decode() if isinstance(item, bytes) else item[0].decode()
         uid = int(text.split("UID ")[1].split()[0].rstrip(")"))
         flags = text.split("FLAGS (")[1].split(")")[0].split()
-        out[uid] = set(flags)
+        # \Recent is session state (rev1), not a stored flag.
+        out[uid] = set(flags) - {"\\Recent"}
     return out
 
 

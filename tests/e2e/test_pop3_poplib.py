@@ -18,6 +18,7 @@ import scramp
 from hivemail.auth.directory import Authenticator
 from hivemail.config import Config
 from hivemail.mailstore.embedded.store import EmbeddedStore
+from hivemail.shared_state import SharedState
 from hivemail.net.listeners import Connection
 from hivemail.pop3.session import Pop3Service, Pop3Session
 from tests.e2e.test_delivery import read_mailbox
@@ -193,7 +194,7 @@ def test_plaintext_refused_on_a_remote_connection_without_tls(tmp_path):
         store = EmbeddedStore(tmp_path / "data", fsync=False)
         await store.open()
         await store.create_account(USER, "")
-        service = Pop3Service(store, Authenticator(store, 0.01), Config(), None)
+        service = Pop3Service(store, Authenticator(store, 0.01), Config(), None, SharedState(tmp_path / "data"))
 
         async def accept(reader, writer):
             conn = Connection(reader, writer, "192.0.2.7", 40000, 110, False)

@@ -81,7 +81,7 @@ class Services:
     config: Config
     auth: Authenticator
     tls: ssl.SSLContext | None
-    recent: RecentTracker = field(default_factory=RecentTracker)
+    recent: RecentTracker
 
 
 class ImapSession:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -106,20 +107,38 @@ class ConnectionLimits:
             del self.per_ip[ip]
 
 
+@dataclass(eq=False)
+class Endpoint:
+    """A bound, listening socket, made once by the supervising process and
+    inherited by every worker, which all accept on it."""
+
+    name: str
+    host: str
+    port: int
+    sock: socket.socket
+    implicit_tls: bool = False
+
+    @classmethod
+    def bind(cls, name: str, host: str, port: int, implicit_tls: bool = False, backlog: int = 1024) -> Endpoint:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=False)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        log.info("%s listening on %s:%d%s", name, host, port, " (TLS)" if implicit_tls else "")
+        return cls(name, host, port, sock, implicit_tls)
+
+
 class Listener:
     def __init__(
         self,
-        name: str,
-        host: str,
-        port: int,
+        endpoint: Endpoint,
         handler: Handler,
         limits: ConnectionLimits,
         refusal: bytes,
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.name = name
-        self.host = host
-        self.port = port
+        self.endpoint = endpoint
+        self.name = endpoint.name
         self.handler = handler
         self.limits = limits
         self.refusal = refusal
@@ -130,11 +149,8 @@ class Listener:
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(
-            self._accept, self.host, self.port, ssl=self.tls_context, limit=2**20
+            self._accept, sock=self.endpoint.sock, ssl=self.tls_context, limit=2**20
         )
-        sock = self.server.sockets[0]
-        self.port = sock.getsockname()[1]
-        log.info("%s listening on %s:%d%s", self.name, self.host, self.port, " (TLS)" if self.tls_context else "")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)

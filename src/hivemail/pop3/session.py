@@ -4,7 +4,8 @@ Everything protocol-shaped is in ``pop3_proto``; every command is answered
 in ``handlers.py``.  This module keeps what lives for the whole session:
 
 * :class:`Pop3Service`: what all sessions share (store, authenticator,
-  config, TLS context) and the in-process maildrop locks.  RFC 1939 section
+  config, TLS context) and the maildrop locks, shared by worker processes
+  through :class:`~hivemail.shared_state.SharedState`.  RFC 1939 section
   8 lets a server lock the maildrop; we lock it against a second *POP3*
   session only (``-ERR [IN-USE]``, RFC 2449 section 8.1.1).  IMAP is never
   blocked: it works on the store directly, and the POP3 session copes with
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from dataclasses import dataclass, field
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
@@ -31,6 +31,7 @@ from hivemail.mailstore import AccountInfo, ErrorKind, MailError, MailStore
 from hivemail.mailstore.types import FlagMode, MailboxInfo
 from hivemail.net.listeners import Connection
 from hivemail.pop3.uidl import compile_format
+from hivemail.shared_state import SharedState
 from hivemail.pop3_proto import (
     SYS_TEMP,
     AuthAborted,
@@ -57,7 +58,7 @@ class Pop3Service:
     """Shared by every POP3 session of one server process (passed explicitly, no globals)."""
 
     def __init__(self, store: MailStore, auth: Authenticator, config: Config,
-                 tls_context: ssl.SSLContext | None) -> None:
+                 tls_context: ssl.SSLContext | None, shared: SharedState) -> None:
         self.store = store
         self.auth = auth
         self.config = config
@@ -67,28 +68,36 @@ class Pop3Service:
             raise ValueError(f"pop3.dele must be one of {', '.join(POP3_DELE_ACTIONS)}")
         self.limits = Limits(max_line_length=config.pop3.max_command_line,
                              max_bad_commands=config.pop3.max_bad_commands)
-        self._locked: set[str] = set()
-        self._last_login: dict[str, float] = {}
+        self.shared = shared
+        self._locks: dict[str, int] = {}
 
     def lock(self, account: str) -> bool:
-        """Take the account's maildrop lock; False if another POP3 session holds it."""
-        if account in self._locked:
+        """Take the account's maildrop lock; False if another POP3 session,
+        in this or another worker process, holds it."""
+        if account in self._locks:
             return False
-        self._locked.add(account)
+        fd = self.shared.try_lock(account)
+        if fd is None:
+            return False
+        self._locks[account] = fd
         return True
 
     def unlock(self, account: str) -> None:
-        self._locked.discard(account)
+        fd = self._locks.pop(account, None)
+        if fd is not None:
+            self.shared.unlock(fd)
 
     def login_too_soon(self, account: str) -> bool:
         """LOGIN-DELAY (RFC 2449 section 8.1.2): the last login was too recent."""
         delay = self.config.pop3.login_delay
-        last = self._last_login.get(account)
-        return delay > 0 and last is not None and time.monotonic() - last < delay
+        if delay <= 0:
+            return False
+        since = self.shared.seconds_since_login(account)
+        return since is not None and since < delay
 
     def logged_in(self, account: str) -> None:
         if self.config.pop3.login_delay > 0:
-            self._last_login[account] = time.monotonic()
+            self.shared.note_login(account)
 
 
 @dataclass(slots=True)
