@@ -772,7 +772,7 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
     rows = []
     for n, s in singles.items():
         if s.error and not s.first:
-            rows.append(["", n, "—", "—", "—", "—", "—", "—", "—", "—"])
+            rows.append([n] + ["—"] * 11)
             continue
         rows.append([
             n, f"{s.exists:,}",
@@ -780,12 +780,13 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
             _ms(s.first.get("fetch")), _ms(s.median("fetch")),
             _ms(s.first.get("search")), _ms(s.median("search")),
             f"{s.fetch_lines:,} / {s.fetch_bytes / MIB:.1f} MiB / {s.fetch_read_mib:.1f} MiB",
-            f"{s.search_hits:,}",
+            f"{s.search_hits:,}", f"{s.cpu_seconds:.1f}", f"{s.pss_bytes / MIB:.1f}",
         ])
     out.append(markdown_table(
         ["server", "EXISTS", "first SELECT ms", "SELECT ms", "first FETCH ms",
          "FETCH 1:* (UID FLAGS) ms", "first SEARCH ms", "UID SEARCH UNSEEN ms",
-         "FETCH lines / reply / server read", "SEARCH hits"], rows))
+         "FETCH lines / reply / server read", "SEARCH hits", "server CPU s (all rounds)",
+         "PSS MiB after"], rows))
     errs = [f"- {n}: {s.error}" for n, s in singles.items() if s.error]
     if errs:
         out += ["", "Errors (single client):"] + errs
