@@ -58,6 +58,7 @@ def build_listeners(
 ) -> list[Listener]:
     from hivemail.auth.directory import Authenticator
     from hivemail.imap import session as imap_session
+    from hivemail.imap.mailbox_cache import MailboxCache
     from hivemail.imap.recent import RecentTracker
     from hivemail.lmtp import session as lmtp_session
     from hivemail.pop3 import session as pop3_session
@@ -68,7 +69,7 @@ def build_listeners(
     shared = SharedState(config.data_dir)
     # One Authenticator: failed logins over IMAP and POP3 slow down together.
     auth = Authenticator(store, config.auth.failure_delay)
-    imap = imap_session.Services(store, config, auth, tls, RecentTracker(shared))
+    imap = imap_session.Services(store, config, auth, tls, RecentTracker(shared), MailboxCache(store))
     pop3 = pop3_session.Pop3Service(store, auth, config, tls, shared)
     smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
     imap_refusal = b"* BYE Too many connections, try later\r\n"
@@ -102,6 +103,7 @@ async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1
     try:
         for listener in listeners:
             await listener.start()
+        log.info("worker ready")
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -138,11 +140,11 @@ def run(config: Config, ready: Callable[[list[Endpoint]], None] | None = None) -
     # STARTTLS/STLS need it, and a fresh install should have its
     # certificate from the first start.
     tls = tls_context(config)
-    endpoints = bind_endpoints(config)
-    workers = worker_count(config)
     # Crash recovery (orphan files of a killed server) needs the store to
     # itself: open it once here, before the workers open it together.
     _run_loop(_recover(config))
+    endpoints = bind_endpoints(config)
+    workers = worker_count(config)
     if ready is not None:
         ready(endpoints)
     if workers == 1:

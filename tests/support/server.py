@@ -63,8 +63,9 @@ class HivemailServer:
                 m = LISTENING.search(line)
                 if m:
                     self.ports[m.group(1)] = int(m.group(3))
-                    if set(self.ports) >= set(self.listeners):
-                        ready.set()
+                # Ports are known when bound; a worker says when it serves.
+                if "worker ready" in line and set(self.ports) >= set(self.listeners):
+                    ready.set()
             ready.set()
 
         threading.Thread(target=drain, args=(self.proc.stderr,), daemon=True).start()

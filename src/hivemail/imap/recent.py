@@ -26,10 +26,13 @@ class RecentTracker:
 
     def claim(self, view: SelectedView) -> bool:
         """Give ``view`` the messages nobody has claimed yet; True if any."""
+        started = self.started.timestamp()
+        table = view.table
+
         def saved_before_start() -> int:
-            for uid in reversed(view.uids):
-                if view.meta[uid].save_date < self.started:
-                    return uid
+            for i in range(len(table) - 1, -1, -1):
+                if table.sdates[i] < started:
+                    return table.uids[i]
             return 0
 
         highest = 0 if view.read_only or not view.uids else view.uids[-1]

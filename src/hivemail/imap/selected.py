@@ -22,10 +22,10 @@ follow.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
-from hivemail.mailstore import Changes, MailboxSnapshot, MessageMeta
+from hivemail.mailstore import Changes, MailboxInfo, MailboxSnapshot
+from hivemail.mailstore.table import MessageTable, MetaView
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ class SelectedView:
     mailbox_id: int
     uidvalidity: int
     read_only: bool
-    uids: list[int]                        # ascending; index + 1 = sequence number
-    meta: dict[int, MessageMeta]           # uid -> metadata as this session last saw it
+    table: MessageTable                    # ascending UIDs; row i = sequence number i + 1
     modseq: int                            # changes up to here are reflected
     uidnext: int
     # UIDs the store has expunged that the client has not been told about:
@@ -68,31 +67,45 @@ class SelectedView:
     recent: set[int] = field(default_factory=set)
 
     @classmethod
-    def from_snapshot(cls, snap: MailboxSnapshot, read_only: bool) -> SelectedView:
-        uids = [m.uid for m in snap.messages]
+    def from_table(cls, mailbox: MailboxInfo, table: MessageTable, read_only: bool) -> SelectedView:
         return cls(
-            mailbox_id=snap.mailbox.id,
-            uidvalidity=snap.mailbox.uidvalidity,
+            mailbox_id=mailbox.id,
+            uidvalidity=mailbox.uidvalidity,
             read_only=read_only,
-            uids=uids,
-            meta={m.uid: m for m in snap.messages},
-            modseq=snap.mailbox.highestmodseq,
-            uidnext=snap.mailbox.uidnext,
+            table=table,
+            modseq=mailbox.highestmodseq,
+            uidnext=mailbox.uidnext,
         )
+
+    @classmethod
+    def from_snapshot(cls, snap: MailboxSnapshot, read_only: bool) -> SelectedView:
+        return cls.from_table(snap.mailbox, MessageTable.from_metas(snap.messages), read_only)
 
     # -- numbering ---------------------------------------------------------
     @property
+    def uids(self):
+        """The UIDs in sequence-number order (an array: index, slice, bisect)."""
+        return self.table.uids
+
+    @property
+    def meta(self) -> MetaView:
+        """``meta[uid]`` -> MessageMeta, built on demand from the table."""
+        return MetaView(self.table)
+
+    @property
     def exists(self) -> int:
-        return len(self.uids)
+        return len(self.table)
 
     def seq_of(self, uid: int) -> int | None:
-        i = bisect.bisect_left(self.uids, uid)
-        if i < len(self.uids) and self.uids[i] == uid:
-            return i + 1
-        return None
+        i = self.table.index(uid)
+        return None if i is None else i + 1
 
     def uid_of(self, seq: int) -> int:
-        return self.uids[seq - 1]
+        return self.table.uids[seq - 1]
+
+    def flags_of(self, uid: int) -> frozenset[str] | None:
+        i = self.table.index(uid)
+        return None if i is None else self.table.flags(i)
 
     def is_expunged(self, uid: int) -> bool:
         return uid in self.pending_expunge
@@ -102,34 +115,40 @@ class SelectedView:
         """Fold ``changes`` into the view and return what to tell the client,
         in the order to send it."""
         out: list[Update] = []
+        table = self.table
         for u in changes.flag_updates:
-            if u.modseq in self.own_modseqs or u.uid not in self.meta:
+            if u.modseq in self.own_modseqs:
                 continue
-            old = self.meta[u.uid]
-            if old.flags == u.flags and old.modseq >= u.modseq:
+            i = table.index(u.uid)
+            if i is None:
                 continue
-            self.meta[u.uid] = _with_flags(old, u.flags, u.modseq)
-            seq = self.seq_of(u.uid)
-            if seq is not None and u.uid not in self.pending_expunge:
-                out.append(FlagsChanged(seq, u.uid, u.flags, u.modseq))
+            if table.flags(i) == u.flags and table.modseqs[i] >= u.modseq:
+                continue
+            table.set_flags(i, u.flags, u.modseq)
+            if u.uid not in self.pending_expunge:
+                out.append(FlagsChanged(i + 1, u.uid, u.flags, u.modseq))
         self.own_modseqs = {m for m in self.own_modseqs if m > changes.highestmodseq}
 
         for uid in changes.expunged:
-            if uid in self.meta:
+            if table.index(uid) is not None:
                 self.pending_expunge.add(uid)
         if allow_expunge and self.pending_expunge:
             out.extend(self.flush_expunges())
 
-        new = [m for m in changes.appended if m.uid not in self.meta and m.uid not in changes.expunged]
+        expunged = set(changes.expunged)
+        new = sorted(
+            (m for m in changes.appended if m.uid not in expunged and table.index(m.uid) is None),
+            key=lambda m: m.uid,
+        )
         if new:
-            for m in sorted(new, key=lambda m: m.uid):
-                # New UIDs are always above every UID already numbered.
-                if self.uids and m.uid < self.uids[-1]:
-                    bisect.insort(self.uids, m.uid)
-                else:
-                    self.uids.append(m.uid)
-                self.meta[m.uid] = m
-            out.append(Exists(len(self.uids)))
+            if table.uids and new[0].uid < table.uids[-1]:
+                # Never expected (UIDs only grow), but keep the order right.
+                rows = [table.meta(i) for i in range(len(table))] + new
+                self.table = table = MessageTable.from_metas(sorted(rows, key=lambda m: m.uid))
+            else:
+                for m in new:
+                    table.append_meta(m)
+            out.append(Exists(len(table)))
         self.modseq = max(self.modseq, changes.highestmodseq)
         self.uidnext = max(self.uidnext, changes.uidnext)
         return out
@@ -138,37 +157,25 @@ class SelectedView:
         """Renumber for every pending expunge, highest sequence first."""
         out = []
         for uid in sorted(self.pending_expunge, reverse=True):
-            seq = self.seq_of(uid)
-            if seq is None:
-                continue
-            out.append(Expunge(seq, uid))
-            del self.uids[seq - 1]
-            self.meta.pop(uid, None)
-            self.recent.discard(uid)
+            i = self.table.index(uid)
+            if i is not None:
+                out.append(Expunge(i + 1, uid))
+        # Each EXPUNGE above is numbered as if the higher ones were already
+        # gone: removing them highest first keeps lower numbers unchanged.
+        self.table.remove(self.pending_expunge)
+        self.recent.difference_update(self.pending_expunge)
         self.pending_expunge.clear()
         return out
 
     def note_own_flags(self, meta_updates: list[tuple[int, frozenset[str], int]]) -> None:
         """Record flag changes this session made (uid, flags, modseq)."""
         for uid, flags, modseq in meta_updates:
-            if uid in self.meta:
-                self.meta[uid] = _with_flags(self.meta[uid], flags, modseq)
+            i = self.table.index(uid)
+            if i is not None:
+                self.table.set_flags(i, flags, modseq)
             self.own_modseqs.add(modseq)
 
     def remove_own_expunges(self, uids: list[int]) -> list[Expunge]:
         """This session expunged ``uids`` itself: number them out now."""
-        self.pending_expunge.update(u for u in uids if u in self.meta)
+        self.pending_expunge.update(u for u in uids if self.table.index(u) is not None)
         return self.flush_expunges()
-
-
-def _with_flags(m: MessageMeta, flags: frozenset[str], modseq: int) -> MessageMeta:
-    return MessageMeta(
-        uid=m.uid,
-        modseq=modseq,
-        flags=flags,
-        internal_date=m.internal_date,
-        save_date=m.save_date,
-        size=m.size,
-        blob_id=m.blob_id,
-        explicit_uidl=m.explicit_uidl,
-    )

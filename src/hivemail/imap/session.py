@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
 from hivemail.config import Config
+from hivemail.imap.mailbox_cache import MailboxCache
 from hivemail.imap.recent import RecentTracker
 from hivemail.imap.selected import Exists as ViewExists
 from hivemail.imap.selected import Expunge as ViewExpunge
@@ -82,6 +83,7 @@ class Services:
     auth: Authenticator
     tls: ssl.SSLContext | None
     recent: RecentTracker
+    mailboxes: MailboxCache
 
 
 class ImapSession:

@@ -66,6 +66,7 @@ __all__ = [
     "Capability",
     "Vanished",
     "RawUntagged",
+    "FetchLines",
     "Untagged",
     "Response",
     "format_response",
@@ -401,6 +402,16 @@ class Vanished:
 
 
 @dataclass(frozen=True)
+class FetchLines:
+    """Many untagged FETCH responses already formatted by the caller, each a
+    complete ``* n FETCH (...)\r\n`` line: the FETCH fast path for metadata
+    of thousands of messages, where building a :class:`Fetch` per message
+    would cost more than the data. The caller vouches for the syntax."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class RawUntagged:
     """Escape hatch: ``* `` + ``data`` + CRLF, data pre-formatted (no CR/LF allowed)."""
 
@@ -410,12 +421,12 @@ class RawUntagged:
 #: Every untagged ("* ...") response type.
 Untagged = Union[
     Condition, Exists, Recent, Expunge, Fetch, Flags, ListItem, Status,
-    Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged,
+    Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged, FetchLines,
 ]
 
 Response = Union[
     Tagged, Continuation, Condition, Exists, Recent, Expunge, Fetch, Flags, ListItem, Status,
-    Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged,
+    Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged, FetchLines,
 ]
 
 
@@ -568,6 +579,9 @@ class _Writer:
 
 
 def _write(w: _Writer, resp: Response) -> None:
+    if isinstance(resp, FetchLines):
+        w.raw(resp.data)  # complete lines, CRLFs included
+        return
     if _body(w, resp):
         w.raw(b"\r\n")
 

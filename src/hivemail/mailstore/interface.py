@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hivemail.mailstore.errors import MailError
+from hivemail.mailstore.table import MessageTable
 from hivemail.mailstore.types import (
     AccountInfo,
     AppendResult,
@@ -118,6 +119,10 @@ class MailStore(Protocol):
 
     async def snapshot(self, account: str, mailbox: str) -> MailboxSnapshot:
         """All messages' metadata at one consistent point (no bodies)."""
+
+    async def message_table(self, account: str, mailbox: str) -> tuple[MailboxInfo, MessageTable]:
+        """The same as :meth:`snapshot`, in columns (``mailstore.table``):
+        what SELECT needs for a big mailbox without an object per message."""
 
     async def fetch_meta(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageMeta]:
         """Metadata of the UIDs still present, ascending."""

@@ -302,6 +302,20 @@ def _flags_eval(q: Query, flags: frozenset[str]) -> bool:
     raise TypeError(f"not a flag query: {q!r}")
 
 
+def flags_only(q: Query) -> bool:
+    """Whether ``q`` depends on nothing but a message's flags (UNSEEN,
+    FLAGGED, OR/NOT of flags...): then it can be decided once per distinct
+    flag set rather than once per message."""
+    match q:
+        case All() | HasFlag():
+            return True
+        case And(items) | Or(items):
+            return all(flags_only(i) for i in items)
+        case Not(item):
+            return flags_only(item)
+    return False
+
+
 def meta_predicate(q: Query, recent: Callable[[int], bool] = lambda uid: False) -> Callable[[MessageMeta], bool]:
     """A plain predicate for a query of cost META (raises ValueError else).
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from hivemail.imap import fetch_sections as S
 from hivemail.imap.handlers.common import InvalidSet, resolve
-from hivemail.imap_proto import Fetch, Tagged
+from hivemail.imap_proto import Fetch, FetchLines, Tagged, format_datetime
 from hivemail.imap_proto.bodystructure import body, envelope
 from hivemail.imap_proto.commands.fetch import FetchAttribute, FetchRequest, Section
 from hivemail.imap_proto.responses import EXPUNGEISSUED, Literal, LiteralFile, ResponseCode, Vanished
@@ -169,32 +169,66 @@ def _meta_value(session, kind: str, uid: int, m):
 
 
 async def _fetch_meta_only(session, view, uids: list[int], items: list[_Item]) -> bool:
-    """The hot path (FETCH 1:* (UID FLAGS) on a big mailbox): no store
-    access, one tight loop, a flush every FLUSH_EVERY messages."""
-    meta = view.meta
-    kinds = [(i.name, i.kind) for i in items]
+    """The hot path (FETCH 1:* (UID FLAGS) on a big mailbox): read the
+    view's columns, format each line directly (FLAGS once per distinct flag
+    set), and send them in batches of FLUSH_EVERY. No store access, no
+    object per message."""
+    table = view.table
+    recent = view.recent if not session.rev2 else ()
     flags_for = session.flags_for
-    send = session.send
-    simple = kinds in ([("UID", "UID"), ("FLAGS", "FLAGS")], [("FLAGS", "FLAGS"), ("UID", "UID")])
-    first, seq = 0, 0
-    start = 0
-    if uids:
-        first = bisect.bisect_left(view.uids, uids[0])
-    contiguous = bool(uids) and view.uids[first : first + len(uids)] == uids
-    for n, uid in enumerate(uids):
-        seq = first + n + 1 if contiguous else _seq(view, uid, seq)
-        m = meta[uid]
-        if simple:
-            flags = flags_for(uid, m.flags)
-            pairs = (("UID", uid), ("FLAGS", flags)) if kinds[0][0] == "UID" else (("FLAGS", flags), ("UID", uid))
+    fsids, sizes, modseqs, all_uids = table.fsids, table.sizes, table.modseqs, table.uids
+    flag_bytes: dict[tuple[int, bool], bytes] = {}
+
+    def flags(i: int, uid: int) -> bytes:
+        key = (fsids[i], uid in recent)
+        found = flag_bytes.get(key)
+        if found is None:
+            found = flag_bytes[key] = b"FLAGS (" + " ".join(flags_for(uid, table.flags(i))).encode() + b")"
+        return found
+
+    def part(kind: str, i: int, uid: int) -> bytes:
+        if kind == "UID":
+            return b"UID %d" % uid
+        if kind == "FLAGS":
+            return flags(i, uid)
+        if kind == "RFC822.SIZE":
+            return b"RFC822.SIZE %d" % sizes[i]
+        if kind == "INTERNALDATE":
+            return b'INTERNALDATE "' + format_datetime(table.internal_date(i)).encode() + b'"'
+        return b"MODSEQ (%d)" % modseqs[i]
+
+    kinds = [i.kind for i in items]
+    rows = _rows(table, uids)
+    lines: list[bytes] = []
+    for n, i in enumerate(rows, 1):
+        uid = all_uids[i]
+        if kinds == ["UID", "FLAGS"]:
+            lines.append(b"* %d FETCH (UID %d %s)\r\n" % (i + 1, uid, flags(i, uid)))
         else:
-            pairs = tuple([(name, _meta_value(session, kind, uid, m)) for name, kind in kinds])
-        send(Fetch(seq, pairs))
-        if n - start + 1 >= FLUSH_EVERY:
-            start = n + 1
+            lines.append(b"* %d FETCH (%s)\r\n" % (i + 1, b" ".join([part(k, i, uid) for k in kinds])))
+        if n % FLUSH_EVERY == 0:
+            session.send(FetchLines(b"".join(lines)))
+            lines.clear()
             if not await session.flush():
                 return False
+    if lines:
+        session.send(FetchLines(b"".join(lines)))
     return True
+
+
+def _rows(table, uids: list[int]) -> list[int] | range:
+    """Row indexes of ``uids`` (ascending, all present in the table)."""
+    if not uids:
+        return []
+    first = bisect.bisect_left(table.uids, uids[0])
+    last = first + len(uids) - 1
+    if last < len(table.uids) and table.uids[last] == uids[-1]:
+        return range(first, last + 1)  # contiguous: 1:* and most ranges
+    out, lo = [], first
+    for uid in uids:
+        lo = bisect.bisect_left(table.uids, uid, lo)
+        out.append(lo)
+    return out
 
 
 async def _set_seen(session, view, uids: list[int], request: FetchRequest) -> set[int]:

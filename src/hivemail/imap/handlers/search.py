@@ -56,6 +56,7 @@ from hivemail.imap_proto.commands.search import (
 )
 from hivemail.mailstore import MailError
 from hivemail.mailstore import search as q
+from hivemail.mailstore.table import Row
 from hivemail.mime import MessageAnalysis
 
 __all__ = ["search", "translate", "evaluate", "SearchOutcome"]
@@ -131,31 +132,48 @@ class SearchOutcome:
         self.expunge_issued = expunge_issued
 
 
+class _FlagsOnly:
+    """Stands for every message with these flags (see ``q.flags_only``)."""
+
+    __slots__ = ("flags",)
+
+    def __init__(self, flags: frozenset[str]) -> None:
+        self.flags = flags
+
+
 async def evaluate(session, view: SelectedView, query: q.Query, recent: Callable[[int], bool]) -> SearchOutcome:
     """Run ``query`` over every message of ``view``, in stages by cost."""
-    meta = view.meta
+    table = view.table
     uids = view.uids
     pending = view.pending_expunge
     expunge_issued = bool(pending)
-    # Sequence numbers (ints, which the garbage collector does not track:
-    # no (seq, uid) tuple per message, which for 100,000 messages costs more
-    # than the matching itself). Pending expunges never match.
+    # Rows are read in place from the view's columns (no MessageMeta per
+    # message). Sequence numbers are plain ints: no (seq, uid) tuple per
+    # message, which for 100,000 messages costs more than the matching
+    # itself. Pending expunges never match.
+    if q.flags_only(query):
+        # Decided once per distinct flag set, then one scan of that column.
+        pred = q.meta_predicate(query, recent)
+        hit = {n for n, flags in enumerate(table.flagsets) if pred(_FlagsOnly(flags))}
+        fsids = table.fsids
+        seqs = [i + 1 for i in range(len(uids)) if fsids[i] in hit and uids[i] not in pending]
+        return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
     if q.cost(query) == q.META:
         pred = q.meta_predicate(query, recent)
         if pending:
-            seqs = [i for i, u in enumerate(uids, 1) if u not in pending and pred(meta[u])]
+            seqs = [i + 1 for i in range(len(uids)) if uids[i] not in pending and pred(Row(table, i))]
         else:
-            seqs = [i for i, u in enumerate(uids, 1) if pred(meta[u])]
+            seqs = [i + 1 for i in range(len(uids)) if pred(Row(table, i))]
         return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
 
     staged = q.compile_query(query, recent)
     unknown = q.UNKNOWN
     decided: dict[int, bool] = {}
     undecided: list[int] = []
-    for u in uids:
+    for i, u in enumerate(uids):
         if u in pending:
             continue
-        r = staged(meta[u], unknown, unknown)
+        r = staged(Row(table, i), unknown, unknown)
         if r is None:
             undecided.append(u)
         elif r:

@@ -19,11 +19,10 @@ async def select(session, tag: str, request) -> Tagged:
         if session.rev2:
             session.send(Condition.ok("Previous mailbox is now closed", "CLOSED"))
     account = session.state.account
-    snap = await session.store.snapshot(account.name, request.mailbox)
+    mailbox, table = await session.services.mailboxes.select(account.name, request.mailbox)
     read_only = request.readonly
-    view = SelectedView.from_snapshot(snap, read_only=read_only)
-    mailbox = snap.mailbox
-    keywords = sorted({k for m in snap.messages for k in m.flags if not k.startswith("\\")})
+    view = SelectedView.from_table(mailbox, table, read_only=read_only)
+    keywords = sorted({k for flags in table.flagsets for k in flags if not k.startswith("\\")})
     session.send(Flags((*SYSTEM_FLAGS, *keywords)))
     permanent = () if read_only else (*SYSTEM_FLAGS, *keywords, "\\*")
     session.send(Condition.ok("Flags permitted", ResponseCode.permanentflags(permanent)))
@@ -31,7 +30,8 @@ async def select(session, tag: str, request) -> Tagged:
     if not session.rev2:
         session.services.recent.claim(view)
         session.send(Recent(len(view.recent)))
-        first_unseen = next((i + 1 for i, uid in enumerate(view.uids) if "\\Seen" not in view.meta[uid].flags), None)
+        unseen = {i for i, flags in enumerate(table.flagsets) if "\\Seen" not in flags}
+        first_unseen = next((i + 1 for i, fs in enumerate(table.fsids) if fs in unseen), None)
         if first_unseen is not None:
             session.send(Condition.ok("First unseen", ResponseCode("UNSEEN", (first_unseen,))))
     session.send(Condition.ok("UIDs valid", ResponseCode.uidvalidity(mailbox.uidvalidity)))
