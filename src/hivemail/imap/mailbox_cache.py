@@ -8,10 +8,11 @@ index and this cache saves turning its rows into columns at every SELECT.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from hivemail.mailstore import MailboxInfo, MailStore
+from hivemail.mailstore import Changes, MailboxInfo, MailStore
 from hivemail.mailstore.table import MessageTable
 
 # Mailboxes smaller than this are read fresh: cheap, and not worth the memory.
@@ -31,6 +32,25 @@ class MailboxCache:
         self.store = store
         self.max_rows = max_rows
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
+        self._inflight: dict[tuple[int, int], asyncio.Future] = {}
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+        """The store's change log after ``modseq``, read once however many
+        sessions ask at the same moment: when a message arrives, every IDLE
+        session on that mailbox wakes and asks the same question."""
+        key = (mailbox_id, modseq)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.ensure_future(self.store.changes_since(mailbox_id, modseq))
+        self._inflight[key] = future
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if future.done():
+                self._inflight.pop(key, None)
+            else:
+                future.add_done_callback(lambda _f: self._inflight.pop(key, None))
 
     async def select(self, account: str, name: str) -> tuple[MailboxInfo, MessageTable]:
         """The mailbox and a table of its messages that the caller owns,

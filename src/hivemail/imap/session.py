@@ -167,7 +167,7 @@ class ImapSession:
             return
         view = self.state.view
         try:
-            changes = await self.store.changes_since(view.mailbox_id, view.modseq)
+            changes = await self.services.mailboxes.changes_since(view.mailbox_id, view.modseq)
         except MailError as e:
             if e.kind.name == "NOT_FOUND":
                 # The mailbox was deleted or renamed away by another session.
