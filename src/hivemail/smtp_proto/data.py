@@ -35,8 +35,11 @@ after every CRLF, and at the very start" is exactly that rule.
 
 **Speed.**  The terminator is found with ``bytes.find`` over the reader's
 buffer (resumed, never restarted, as chunks arrive) and unstuffing is one
-``bytes.replace``: a 50 MB message costs a few copies, never a Python loop
-per line.
+``bytes.split`` and one ``join``: a 50 MB message costs a few copies, never a
+Python loop per line.  (``bytes.replace`` gives the same result but scans
+twice, once to count and once to copy, and its two-octet search is a byte
+loop: on a 1 MiB message it cost 1.7 ms against 0.9 ms for split and join,
+the largest single item in the server's CPU profile of a 1 MiB delivery.)
 
 **Size.**  RFC 1870 section 4 counts the message without the terminator and
 without stuffing dots, so the exact check is made on the unstuffed result.
@@ -52,6 +55,11 @@ from __future__ import annotations
 from hivemail.wire import LimitExceeded, Reading, StreamReader
 
 __all__ = ["DATA_END", "read_data", "unstuff", "raw_limit"]
+
+#: At most this many stuffed lines are split out at once (one bytes object
+#: each); the rest of a pathological message (a dot line every few octets)
+#: is unstuffed with ``replace``, whose memory is the output alone.
+_MAX_PIECES = 4096
 
 #: ``<CRLF>.<CRLF>``: the only end of data we recognise.
 DATA_END = b"\r\n.\r\n"
@@ -79,7 +87,33 @@ def unstuff(raw: bytes) -> bytes:
     """
     if raw.startswith(b"."):
         raw = raw[1:]
-    return raw.replace(b"\n.", b"\n")
+    return _unstuff_lines(raw)
+
+
+def _unstuff_lines(raw: bytes) -> bytes:
+    """Delete the period after every LF: ``raw.replace(b"\\n.", b"\\n")``,
+    computed as split and join (see **Speed**; the two are the same function
+    for a non-empty separator)."""
+    parts = raw.split(b"\n.", _MAX_PIECES)
+    if len(parts) > _MAX_PIECES:
+        parts[-1] = parts[-1].replace(b"\n.", b"\n")
+    return b"\n".join(parts)
+
+
+def _unstuff_terminated(raw: bytes) -> bytes:
+    """``unstuff(raw[:-3])`` for ``raw`` ending in ``<CRLF>.<CRLF>``, without
+    the copy that slicing off the ``.<CRLF>`` would make: that ``\\n.`` is
+    the last match of the split (matches of ``\\n.`` cannot overlap), so
+    only the ``<CRLF>`` after it is dropped."""
+    if raw.startswith(b"."):
+        raw = raw[1:]
+    parts = raw.split(b"\n.", _MAX_PIECES)
+    if len(parts) > _MAX_PIECES:
+        # Rare; the copies of a pathological message do not matter.
+        return _unstuff_lines(raw[: -len(_EMPTY_END)])
+    assert parts[-1] == b"\r\n"
+    parts[-1] = b""
+    return b"\n".join(parts)
 
 
 def read_data(reader: StreamReader, max_size: int) -> Reading[bytes | None]:
@@ -100,7 +134,7 @@ def read_data(reader: StreamReader, max_size: int) -> Reading[bytes | None]:
         yield from reader.skip_until(DATA_END)
         return None
     # Keep the CRLF that ends the last line; drop the terminating ".<CRLF>".
-    message = unstuff(raw[: -len(_EMPTY_END)])
+    message = _unstuff_terminated(raw)
     if len(message) > max_size:
         return None
     return message

@@ -170,3 +170,44 @@ def test_size_limit_is_exact_and_counts_unstuffed_octets() -> None:
 )
 def test_unstuff(raw: bytes, clean: bytes) -> None:
     assert unstuff(raw) == clean
+
+
+# -- unstuffing is split and join: the same function as the old replace ------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from hivemail.smtp_proto import data as data_module  # noqa: E402
+
+_ALPHABET = st.sampled_from([b".", b"\r", b"\n", b"\r\n", b"\r\n.", b"\n.", b"x", b".."])
+
+
+def _by_replace(raw: bytes) -> bytes:
+    """The definition: drop a leading period and the period after every LF."""
+    if raw.startswith(b"."):
+        raw = raw[1:]
+    return raw.replace(b"\n.", b"\n")
+
+
+@given(st.lists(_ALPHABET, max_size=40).map(b"".join))
+def test_unstuff_equals_replace(raw: bytes) -> None:
+    assert unstuff(raw) == _by_replace(raw)
+
+
+@given(st.lists(_ALPHABET, max_size=40).map(b"".join))
+def test_read_data_unstuffs_like_replace(body: bytes) -> None:
+    """Whatever precedes the first real <CRLF>.<CRLF> comes back unstuffed
+    as the definition says, with the terminator's period dropped."""
+    wire = b"a\r\n" + body + b"\r\n.\r\n"
+    end = wire.index(b"\r\n.\r\n") + 2
+    assert run_reader(wire, 10**9, max_size=10**6) == (_by_replace(wire[:end]), wire[end + 3 :])
+
+
+@pytest.mark.parametrize("chunk", [7, 10**9])
+def test_unstuff_past_the_piece_limit(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """More stuffed lines than are split out at once: the rest is unstuffed
+    by replace, and the result is the same."""
+    monkeypatch.setattr(data_module, "_MAX_PIECES", 3)
+    body = b"..a\r\n" * 10 + b"b\n..c\r\n"
+    clean = b".a\r\n" * 10 + b"b\n.c\r\n"
+    assert unstuff(body) == clean
+    assert run_reader(body + b".\r\nNOOP\r\n", chunk, max_size=10**6) == (clean, b"NOOP\r\n")
