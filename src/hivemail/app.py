@@ -22,10 +22,13 @@ from hivemail.shared_state import SharedState
 log = logging.getLogger("hivemail")
 
 
-def open_store(config: Config) -> MailStore:
+def open_store(config: Config, serving: bool = False) -> MailStore:
+    """``serving``: a server worker, which keeps the search index up to
+    date in the background; short-lived commands (deliver, user ...) leave
+    that to the server."""
     from hivemail.mailstore.embedded.store import EmbeddedStore
 
-    return EmbeddedStore(Path(config.data_dir))
+    return EmbeddedStore(Path(config.data_dir), background_index=serving)
 
 
 def tls_context(config: Config):
@@ -92,7 +95,7 @@ def build_listeners(
 async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1) -> None:
     """One worker: serve the endpoints until SIGTERM or SIGINT, then close
     every session cleanly (BYE, 421, -ERR)."""
-    store = open_store(config)
+    store = open_store(config, serving=True)
     await store.open()
     listeners = build_listeners(config, store, endpoints, tls, workers)
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hivemail.mailstore.errors import MailError
+from hivemail.mailstore.search import TextKey, TextMatches
 from hivemail.mailstore.table import MessageTable
 from hivemail.mailstore.types import (
     AccountInfo,
@@ -191,6 +192,24 @@ class MailStore(Protocol):
         """Wait until the mailbox's HIGHESTMODSEQ passes ``modseq`` — by a
         change from any connection or any process on the same store. Returns
         False on timeout."""
+
+    # -- search index ------------------------------------------------------
+    async def search_text(self, mailbox_id: int, keys: Sequence[TextKey]) -> TextMatches:
+        """Answer text keys (BODY, TEXT, HEADER) from the backend's full-text
+        index: per key, the UIDs of the mailbox's messages that match it,
+        with exactly the semantics of ``search.matches`` (case-insensitive
+        substring of the folded text, ``search.body_text``), among the
+        messages already indexed; plus the UIDs of messages not indexed yet,
+        which the caller evaluates by reading them. Each key must satisfy
+        ``search.indexable`` (ValueError otherwise). Text is indexed after
+        delivery, off the acknowledged path, so a message delivered a moment
+        ago is usually in ``unindexed``; the answer is exact either way."""
+
+    async def update_search_index(self, limit: int | None = None) -> int:
+        """Index up to ``limit`` (None: all) messages' text now and drop the
+        entries of deleted ones; returns how many were indexed. A backend
+        does this by itself in the background; tests and tools call it to
+        be sure. Returns 0 if another process is indexing at the moment."""
 
     # -- maintenance -------------------------------------------------------
     async def check(self, repair: bool = False) -> CheckReport:

@@ -290,3 +290,54 @@ def test_empty_mailbox(imap_server):
     assert search(c, "T UID SEARCH UID 1:* BODY x") == []
     assert c.ok("T SEARCH RETURN (COUNT) ALL")[:-1] == [b'* ESEARCH (TAG "T") COUNT 0']
     c.close()
+
+
+# -- the full-text index (store.search_text) ---------------------------------------
+CJK_BODY = "关于邮件服务器的配置说明：请检查邮件系统日志".encode()
+HTML_AND_FILE = (b"From: a@example.org\r\nSubject: html\r\nMIME-Version: 1.0\r\n"
+                 b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+                 b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+                 b"<p>Caf&eacute; <a href=\"http://tracker.example/\">link</a></p>\r\n--b\r\n"
+                 b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"Budget-2025.pdf\"\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n")
+
+
+def _wait_indexed(imap_server) -> None:
+    """Until the server's background indexer has caught up (searches are
+    exact before as well; this makes sure the index path is the one used)."""
+    import sqlite3
+    import time
+    conn = sqlite3.connect(f"{imap_server.data_dir}/index.sqlite3")
+    try:
+        for _ in range(200):
+            if conn.execute("SELECT count(*) FROM blobs WHERE doc IS NULL").fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+    finally:
+        conn.close()
+    raise AssertionError("index did not catch up")
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["just-appended", "indexed"])
+def test_text_search_index_and_scan_agree(imap_server, indexed):
+    name = imap_server.new_user()
+    c = imap_server.raw(name)
+    c.ok("S SELECT INBOX")
+    append(c, "()", "01-Jan-2024 00:00:00 +0000",
+           b"From: a@example.org\r\nSubject: cjk\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + CJK_BODY + b"\r\n")
+    append(c, "()", "01-Jan-2024 00:00:00 +0000", HTML_AND_FILE)
+    append(c, "()", "01-Jan-2024 00:00:00 +0000", PLAIN)
+    if indexed:
+        _wait_indexed(imap_server)
+    for key, expected in [
+        ('BODY "邮件"', [1]), ('BODY "邮件系统"', [1]), ('TEXT "务器的配置"', [1]), ('BODY "系統"', []),
+        ('BODY "CAFÉ LINK"', [2]), ("BODY tracker", []), ("BODY budget-2025.PDF", [2]),
+        ("SUBJECT CJK", [1]), ("FROM a@example", [1, 2]), ("TEXT \"plain body\"", [3]),
+    ]:
+        assert search(c, b"T SEARCH CHARSET UTF-8 " + key.encode()) == expected, key
+    # Expunged messages leave the answers at once, indexed or not.
+    c.ok("T STORE 1 +FLAGS (\\Deleted)")
+    c.ok("T EXPUNGE")
+    assert search(c, 'T SEARCH CHARSET UTF-8 BODY "邮件系统"'.encode()) == []
+    assert search(c, "T SEARCH BODY budget-2025") == [1]
+    c.close()

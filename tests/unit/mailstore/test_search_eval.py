@@ -81,7 +81,7 @@ def box() -> dict[int, Msg]:
 def reference(query: s.Query, box: dict[int, Msg], recent=frozenset()) -> list[int]:
     return [u for u, m in box.items()
             if s.matches(query, m.meta, analysis=lambda m=m: m.analysis, recent=recent.__contains__,
-                         body_text=lambda m=m: m.analysis.body_text_from(m.raw))]
+                         body_text=lambda m=m: s.body_text(m.analysis, m.raw))]
 
 
 def staged(query: s.Query, box: dict[int, Msg], recent=frozenset()) -> tuple[list[int], dict[str, set[int]]]:
@@ -96,7 +96,7 @@ def staged(query: s.Query, box: dict[int, Msg], recent=frozenset()) -> tuple[lis
             r = pred(m.meta, m.analysis, s.UNKNOWN)
         if r is None:
             loaded["body"].add(u)
-            r = pred(m.meta, m.analysis, s.fold(m.analysis.body_text_from(m.raw)))
+            r = pred(m.meta, m.analysis, s.fold(s.body_text(m.analysis, m.raw)))
         assert r is not None
         if r:
             out.append(u)

@@ -8,7 +8,11 @@ stages, cheapest first: flags, dates, sizes and UIDs from the view's
 metadata without touching the store, the stored analysis only for the
 messages those leave undecided (in batches, one store round trip per
 batch), and the message text last, only for BODY / TEXT and only for the
-messages still undecided.
+messages still undecided. Text keys of three characters or more (BODY,
+TEXT, SUBJECT, FROM, TO, CC, BCC, HEADER) are first put to the store's
+full-text index (``store.search_text``), which decides them for every
+message it has indexed; only messages delivered too recently to be
+indexed, and keys the index cannot answer (shorter needles), are read.
 
 Decisions, checked against Dovecot 2.3.19 where it has an opinion:
 
@@ -32,6 +36,7 @@ Decisions, checked against Dovecot 2.3.19 where it has an opinion:
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 
@@ -166,24 +171,48 @@ async def evaluate(session, view: SelectedView, query: q.Query, recent: Callable
             seqs = [i + 1 for i in range(len(uids)) if pred(Row(table, i))]
         return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
 
-    staged = q.compile_query(query, recent)
+    index = None
+    keys = q.text_keys(query)
+    if keys:
+        found = await session.store.search_text(view.mailbox_id, keys)
+        index = {k: (hits, found.unindexed) for k, hits in zip(keys, found.hits)}
+    staged = q.compile_query(query, recent, index)
     unknown = q.UNKNOWN
     decided: dict[int, bool] = {}
     undecided: list[int] = []
-    for i, u in enumerate(uids):
-        if u in pending:
-            continue
-        r = staged(Row(table, i), unknown, unknown)
-        if r is None:
-            undecided.append(u)
-        elif r:
-            decided[u] = True
+    if index and query in index:
+        # The whole query is one indexed key (SEARCH BODY x, SUBJECT y...):
+        # its answer names the rows; no loop over every message.
+        hits, unindexed = index[query]
+        for u in sorted(hits):
+            if _seq_of(uids, u) and u not in pending:
+                decided[u] = True
+        undecided = [u for u in sorted(unindexed) if _seq_of(uids, u) and u not in pending]
+    else:
+        for i, u in enumerate(uids):
+            if u in pending:
+                continue
+            r = staged(Row(table, i), unknown, unknown)
+            if r is None:
+                undecided.append(u)
+            elif r:
+                decided[u] = True
     for start in range(0, len(undecided), BATCH):
         batch = undecided[start : start + BATCH]
         gone = await _decide_batch(session, view, staged, batch, decided)
         expunge_issued = expunge_issued or gone
+    if len(decided) < len(uids) // 8:
+        found = sorted(decided)
+        return SearchOutcome([_seq_of(uids, u) for u in found], found, expunge_issued)
     seqs = [i for i, u in enumerate(uids, 1) if u in decided]
     return SearchOutcome(seqs, [uids[i - 1] for i in seqs], expunge_issued)
+
+
+def _seq_of(uids, uid: int) -> int:
+    """The sequence number of ``uid`` in the ascending ``uids``, 0 if absent
+    (the store may name messages delivered after this view was taken)."""
+    i = bisect.bisect_left(uids, uid)
+    return i + 1 if i < len(uids) and uids[i] == uid else 0
 
 
 async def _decide_batch(session, view: SelectedView, staged: q.StagedPredicate, batch: list[int],
@@ -235,7 +264,7 @@ def _with_analyses(staged: q.StagedPredicate, meta: dict, batch: list[int], blob
 
 
 def _with_text(staged: q.StagedPredicate, m, analysis: object, raw: bytes) -> bool:
-    body = analysis.body_text_from(raw) if analysis is not None else ""  # type: ignore[attr-defined]
+    body = q.body_text(analysis, raw)
     return bool(staged(m, analysis, q.fold(body)))
 
 

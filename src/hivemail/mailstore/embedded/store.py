@@ -81,6 +81,24 @@ orphans at open (a scan while another process delivers could see that
 process's renamed-but-uncommitted file; the re-check under the write lock
 would repair it, but it would waste the write), and only if the previous
 user did not close cleanly (``data_dir/dirty``).
+
+Search index
+------------
+SEARCH BODY / TEXT / SUBJECT / FROM / TO / CC / BCC / HEADER are answered
+from an FTS5 trigram index of each blob's folded text (``schema_002.sql``),
+built *after* delivery so that no text extraction or FTS insert sits on the
+acknowledged path: a background task (:meth:`_index_loop`) wakes after
+deliveries (and every ``INDEX_POLL`` seconds, for other processes'), waits
+until the writer queue is empty, extracts the text of up to
+``INDEX_BATCH`` unindexed blobs in the I/O pool and inserts it in one write
+job, which re-checks under the write lock that each blob still exists and
+is still unindexed. One process indexes at a time: the one holding a
+non-blocking ``flock`` on ``data_dir/index.lock``, taken per round, so
+server workers never extract the same blob twice, and a process that dies
+mid-round has committed nothing and holds nothing. :meth:`search_text`
+answers for indexed blobs from the index and names the messages whose blob
+is not indexed yet, which the caller evaluates the old way: the answer is
+always exact. Deleted blobs' rows are removed lazily (``search_dead``).
 """
 
 from __future__ import annotations
@@ -92,6 +110,7 @@ import errno
 import fcntl
 import itertools
 import importlib.resources
+import json
 import os
 import queue
 import re
@@ -108,6 +127,7 @@ from hivemail.mailstore import names
 from hivemail.mailstore.table import MessageTable
 from hivemail.mailstore.embedded.blobs import BlobFiles, _pid_alive, blob_id_of
 from hivemail.mailstore.errors import ErrorKind, MailError
+from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, body_text, fold, indexable
 from hivemail.mailstore.types import (
     DEFAULT_MAILBOXES,
     AccountInfo,
@@ -123,7 +143,9 @@ from hivemail.mailstore.types import (
     Recipient,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Scripts that take the index from version n-1 to n (schema.sql makes 1).
+_MIGRATIONS = {2: "schema_002.sql"}
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
 READERS = 3
@@ -134,6 +156,15 @@ POLL_INTERVAL = 0.2
 GC_RETRY_INTERVAL = 30.0
 PINS_DIR = "pins"
 WRITE_LOCK = "write.lock"
+# Held (flock) by the one process that is indexing: see "Search index".
+INDEX_LOCK = "index.lock"
+# Blobs indexed per write job: each costs ~3 ms of writer time (FTS5
+# tokenizing), so a job holds the writer for a few tens of ms at most.
+INDEX_BATCH = 16
+# Seconds the indexer waits after a delivery before it starts (a burst of
+# deliveries is committed first), and between looks for other processes'.
+INDEX_DELAY = 0.2
+INDEX_POLL = 2.0
 # IN (...) lists are chunked below SQLite's default parameter limit.
 _CHUNK = 900
 # A mailbox that no longer exists counts as changed beyond any MODSEQ.
@@ -309,9 +340,19 @@ class EmbeddedStore:
     a crash may then lose acknowledged messages, never corrupt the store.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, *, fsync: bool = True) -> None:
+    def __init__(self, data_dir: str | os.PathLike, *, fsync: bool = True,
+                 background_index: bool = True) -> None:
         self.data_dir = os.fspath(data_dir)
         self.fsync = fsync
+        # False: nothing is indexed unless update_search_index() is called
+        # (tests; short-lived tools such as ``hivemail deliver``).
+        self.background_index = background_index
+        self._indexer: asyncio.Task | None = None
+        self._index_wake: asyncio.Event | None = None
+        self._index_mutex: asyncio.Lock | None = None
+        self._index_fd = -1
+        # Blobs that could not be read this run: not retried in a loop.
+        self._index_skip: set[str] = set()
         self.index_path = os.path.join(self.data_dir, "index.sqlite3")
         self.blobs = BlobFiles(os.path.join(self.data_dir, "blobs"), fsync=fsync)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -361,6 +402,13 @@ class EmbeddedStore:
         except BaseException:
             await self.close()
             raise
+        self._index_wake = asyncio.Event()
+        self._index_mutex = asyncio.Lock()
+        self._index_fd = os.open(os.path.join(self.data_dir, INDEX_LOCK),
+                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        if self.background_index:
+            self._indexer = self._loop.create_task(self._index_loop())
+            self._index_wake.set()  # catch up with what is already there
 
     def _prepare_dir(self) -> bool:
         """Create the directory layout; return True if no other process has
@@ -420,6 +468,17 @@ class EmbeddedStore:
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
+        if self._indexer is not None:
+            self._indexer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._indexer
+            self._indexer = None
+        if self._index_mutex is not None:
+            async with self._index_mutex:  # a round in flight finishes first
+                pass
+        if self._index_fd >= 0:
+            os.close(self._index_fd)
+            self._index_fd = -1
         if self._open and self._gc_pending:
             try:
                 await self._write(lambda conn, ctx: None)
@@ -546,13 +605,15 @@ class EmbeddedStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                script = importlib.resources.files(__package__).joinpath("schema.sql").read_text()
+            if version > SCHEMA_VERSION:
+                raise MailError(ErrorKind.TEMP, f"index schema {version} is newer than this hivemail")
+            scripts = (["schema.sql"] if version == 0 else []) + [
+                _MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+            for name in scripts:
+                script = importlib.resources.files(__package__).joinpath(name).read_text()
                 # executescript() would COMMIT first; run statement by statement.
                 for statement in _split_sql(script):
                     conn.execute(statement)
-            elif version > SCHEMA_VERSION:
-                raise MailError(ErrorKind.TEMP, f"index schema {version} is newer than this hivemail")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -920,8 +981,10 @@ class EmbeddedStore:
             return [t for t in targets]  # type: ignore[misc]
         blob_id = await self._store_file(raw)
         now = time.time()
-        return await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), targets,
-                                 _date_columns(internal_date, now), int(now))
+        results = await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), targets,
+                                    _date_columns(internal_date, now), int(now))
+        self._kick_indexer()
+        return results
 
     async def append(self, account: str, mailbox: str, raw: bytes, analysis: bytes,
                      flags: Iterable[str] = (), internal_date: datetime | None = None) -> AppendResult:
@@ -931,6 +994,7 @@ class EmbeddedStore:
         now = time.time()
         [result] = await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), [target],
                                      _date_columns(internal_date, now), int(now))
+        self._kick_indexer()
         if isinstance(result, MailError):
             raise result
         return result
@@ -1043,6 +1107,88 @@ class EmbeddedStore:
                 raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
             seen.add(uidl)
         return await self._write(_tx_set_uidls, mailbox_id, sorted(uidls.items()))
+
+    # ======================================================================
+    # search index (see "Search index" above)
+
+    async def search_text(self, mailbox_id: int, keys: Sequence[TextKey]) -> TextMatches:
+        """See the interface. Every key must satisfy ``search.indexable``."""
+        terms = []
+        for key in keys:
+            if not indexable(key):
+                raise ValueError(f"not answerable from the index: {key!r}")
+            terms.append(_fts_term(key))
+        return await self._read(_r_search_text, mailbox_id, terms)
+
+    async def update_search_index(self, limit: int | None = None) -> int:
+        """Index blobs that are not indexed yet (at most ``limit``; all if
+        None) and drop the rows of deleted blobs; returns how many blobs were
+        indexed. Returns 0 at once if another process is indexing. The
+        background task calls this; tests and tools may call it directly."""
+        if not self._open or self._index_mutex is None:
+            raise MailError(ErrorKind.TEMP, "store is not open")
+        assert self._loop is not None
+        async with self._index_mutex:
+            try:
+                fcntl.flock(self._index_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return 0
+                raise
+            try:
+                return await self._index_rounds(limit)
+            finally:
+                fcntl.flock(self._index_fd, fcntl.LOCK_UN)
+
+    async def _index_rounds(self, limit: int | None) -> int:
+        assert self._loop is not None
+        done = 0
+        while await self._write(_tx_drop_dead, INDEX_BATCH * 4):
+            pass
+        while limit is None or done < limit:
+            n = INDEX_BATCH if limit is None else min(INDEX_BATCH, limit - done)
+            rows = await self._read(_r_unindexed, n, frozenset(self._index_skip))
+            if not rows:
+                break
+            docs = await self._loop.run_in_executor(self._io, self._extract, rows)
+            done += await self._write(_tx_index, docs)
+        return done
+
+    def _extract(self, rows: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, ...]]]:
+        """(blob id, folded column texts) for each blob whose file is readable."""
+        docs = []
+        for blob_id, analysis in rows:
+            try:
+                raw = self.blobs.read(blob_id)
+            except OSError:
+                self._index_skip.add(blob_id)  # check() reports it; never matches
+                continue
+            docs.append((blob_id, search_columns(analysis, raw)))
+        return docs
+
+    def _kick_indexer(self) -> None:
+        if self._index_wake is not None:
+            self._index_wake.set()
+
+    async def _index_loop(self) -> None:
+        """Index in the background while the store is idle."""
+        assert self._index_wake is not None
+        while self._open:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(INDEX_POLL):
+                    await self._index_wake.wait()
+            self._index_wake.clear()
+            await asyncio.sleep(INDEX_DELAY)
+            while self._open:
+                # Idle: deliveries and other writes go first.
+                while not self._queue.empty():
+                    await asyncio.sleep(INDEX_DELAY / 10)
+                try:
+                    if not await self.update_search_index(INDEX_BATCH):
+                        break
+                except MailError:
+                    await asyncio.sleep(INDEX_POLL)
+                    break
 
     # ======================================================================
     # maintenance
@@ -1642,3 +1788,127 @@ def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes
         present.update(m.uid for m in appended)
         expunged = [uid for uid in range(1, box[4]) if uid not in present]
     return Changes(mailbox_id, box[5], box[4], tuple(expunged), appended, tuple(updates))
+
+
+# -- the search index (see "Search index" above) -----------------------------
+
+#: Header fields with a column of their own: HEADER / FROM / TO / CC / BCC /
+#: SUBJECT on them is answered by the index alone. Other fields are looked
+#: for in ``hdr`` (every "Name: value" line) and the candidates confirmed
+#: against the stored analysis.
+_HEADER_COLUMNS = {"subject": "h_subject", "from": "h_from", "to": "h_to", "cc": "h_cc", "bcc": "h_bcc"}
+_COLUMNS = ("hdr", "body", *_HEADER_COLUMNS.values())
+# Characters the index stores as U+FFFD (SQLite cannot bind lone surrogates;
+# NUL is not text). ``search.indexable`` keeps needles with them off the index.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
+def _parse_analysis(blob: bytes) -> Any:
+    """The analysis, or None when this version cannot read it (the IMAP
+    search handler treats such a message as having no header and no text:
+    the index must agree)."""
+    from hivemail.mime import MessageAnalysis
+
+    try:
+        return MessageAnalysis.from_bytes(bytes(blob))
+    except Exception:
+        return None
+
+
+def search_columns(analysis: bytes, raw: bytes) -> tuple[str, ...]:
+    """The folded texts of a blob's ``search_text`` row, in ``_COLUMNS`` order."""
+    a = _parse_analysis(analysis)
+    if a is None:
+        return ("",) * len(_COLUMNS)
+    texts = [a.header_text, body_text(a, raw)]
+    texts.extend("\n".join(a.header_values(name)) for name in _HEADER_COLUMNS)
+    return tuple(_storable(fold(t)) for t in texts)
+
+
+def _fts_term(key: TextKey) -> tuple[str, str | None, str]:
+    """-> (FTS5 query, header field to confirm candidates against or None
+    when the index answers exactly, folded needle)."""
+    needle = fold(key.text)
+    phrase = '"' + needle.replace('"', '""') + '"'
+    if isinstance(key, Body):
+        return "body : " + phrase, None, needle
+    if isinstance(key, Header):
+        column = _HEADER_COLUMNS.get(key.name)
+        # A field given twice is stored as its values joined by newlines: a
+        # needle with a newline could match across two values; confirm it.
+        if column is not None and "\n" not in needle:
+            return f"{column} : " + phrase, None, needle
+        return "hdr : " + phrase, key.name, needle
+    return "{hdr body} : " + phrase, None, needle
+
+
+def _r_search_text(conn: sqlite3.Connection, mailbox_id: int,
+                   terms: list[tuple[str, str | None, str]]) -> TextMatches:
+    conn.execute("BEGIN")
+    per_term: list[set[str]] = []
+    for match, field_name, needle in terms:
+        rows = conn.execute("SELECT b.id, b.analysis FROM search_text s JOIN blobs b ON b.doc = s.rowid"
+                            " WHERE search_text MATCH ?" if field_name else
+                            "SELECT b.id FROM search_text s JOIN blobs b ON b.doc = s.rowid"
+                            " WHERE search_text MATCH ?", (match,))
+        if field_name is None:
+            per_term.append({r[0] for r in rows})
+            continue
+        found = set()
+        for blob_id, analysis in rows:
+            a = _parse_analysis(analysis)
+            if a is not None and any(needle in fold(v) for v in a.header_values(field_name)):
+                found.add(blob_id)
+        per_term.append(found)
+    pending = {r[0] for r in conn.execute("SELECT id FROM blobs INDEXED BY blobs_unindexed"
+                                          " WHERE doc IS NULL")}
+    wanted = set(pending).union(*per_term)
+    hits: list[set[int]] = [set() for _ in terms]
+    unindexed: set[int] = set()
+    if wanted:
+        # messages has no index on blob_id (see schema.sql): one scan of the
+        # mailbox's rows maps every blob found to its UIDs.
+        for uid, blob_id in conn.execute(
+                "SELECT uid, blob_id FROM messages WHERE mailbox_id = ?"
+                " AND blob_id IN (SELECT value FROM json_each(?))", (mailbox_id, json.dumps(list(wanted)))):
+            if blob_id in pending:
+                unindexed.add(uid)
+                continue
+            for i, found in enumerate(per_term):
+                if blob_id in found:
+                    hits[i].add(uid)
+    return TextMatches(tuple(frozenset(h) for h in hits), frozenset(unindexed))
+
+
+def _r_unindexed(conn: sqlite3.Connection, n: int, skip: frozenset[str]) -> list[tuple[str, bytes]]:
+    rows = conn.execute("SELECT id, analysis FROM blobs INDEXED BY blobs_unindexed WHERE doc IS NULL"
+                        " LIMIT ?", (n + len(skip),)).fetchall()
+    return [(blob_id, bytes(analysis)) for blob_id, analysis in rows if blob_id not in skip][:n]
+
+
+def _tx_index(conn: sqlite3.Connection, ctx: _Ctx, docs: list[tuple[str, tuple[str, ...]]]) -> int:
+    """Insert the rows of blobs still present and still unindexed (another
+    process, or garbage collection, may have come first)."""
+    done = 0
+    for blob_id, columns in docs:
+        row = conn.execute("SELECT doc FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        if row is None or row[0] is not None:
+            continue
+        cur = conn.execute(f"INSERT INTO search_text({', '.join(_COLUMNS)})"
+                           f" VALUES ({', '.join('?' * len(_COLUMNS))})", columns)
+        conn.execute("UPDATE blobs SET doc = ? WHERE id = ?", (cur.lastrowid, blob_id))
+        done += 1
+    return done
+
+
+def _tx_drop_dead(conn: sqlite3.Connection, ctx: _Ctx, n: int) -> bool:
+    """Delete up to ``n`` rows of deleted blobs; True if more may remain."""
+    rows = conn.execute("SELECT doc FROM search_dead LIMIT ?", (n,)).fetchall()
+    for (doc,) in rows:
+        conn.execute("DELETE FROM search_text WHERE rowid = ?", (doc,))
+    conn.executemany("DELETE FROM search_dead WHERE doc = ?", rows)
+    return len(rows) == n
