@@ -17,7 +17,7 @@ from datetime import datetime
 from . import headers as H
 from .parse import DEFAULT_MAX_DEPTH, PartInfo, parse_message
 
-__all__ = ["MessageAnalysis", "analyse", "normalise_crlf", "base_subject", "decode_transfer"]
+__all__ = ["MessageAnalysis", "analyse", "is_dot_free", "normalise_crlf", "base_subject", "decode_transfer"]
 
 # Limits are data (DESIGN.md principle 7).  Search text beyond this is not
 # indexed; the message itself is still stored and served whole.
@@ -52,6 +52,10 @@ class MessageAnalysis:
     """Top-level header fields: (name as sent, decoded unfolded value)."""
     preview: str = ""
     sent_date: datetime | None = None
+    dot_free: bool | None = None
+    """No line of the stored bytes starts with ".": POP3 can send the file as
+    it is, without byte-stuffing (RFC 1939 section 3), e.g. with sendfile.
+    ``None`` when unknown (analyses stored before this field existed)."""
 
     # -- derived header data ------------------------------------------------
     @property
@@ -294,4 +298,11 @@ def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
         headers=headers,
         preview=_preview(raw, root),
         sent_date=H.parse_date(env.date if env is not None else None),
+        dot_free=is_dot_free(raw),
     )
+
+
+def is_dot_free(raw: bytes) -> bool:
+    """True if no line of ``raw`` starts with "." (a line starts after any LF,
+    as POP3's dot-stuffing counts it).  One memchr-speed scan."""
+    return raw[:1] != b"." and b"\n." not in raw

@@ -4,6 +4,10 @@ The format is versioned (``"v"``); bump it when fields change so stored
 analyses can be recomputed.  Raw header strings are latin-1 carried and
 decoded text is ordinary Unicode, so JSON represents both exactly; tuples
 are rebuilt on load so that ``loads(dumps(a)) == a``.
+
+A field added with a default that means "unknown" (``dot_free``, key
+``"df"``) does not bump the version: a record without the key loads with
+the default, and readers of that field cope with "unknown".
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ def dumps(a: "MessageAnalysis") -> bytes:  # noqa: F821
         "pv": a.preview,
         "date": a.sent_date.isoformat() if a.sent_date is not None else None,
     }
+    if a.dot_free is not None:
+        doc["df"] = a.dot_free
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
@@ -108,4 +114,5 @@ def loads(blob: bytes) -> "MessageAnalysis":  # noqa: F821
         headers=[(n, v) for n, v in doc["h"]],
         preview=doc["pv"],
         sent_date=datetime.fromisoformat(doc["date"]) if doc["date"] else None,
+        dot_free=doc.get("df"),
     )

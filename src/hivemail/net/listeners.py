@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import ssl
 from collections import Counter
@@ -66,6 +67,63 @@ class Connection:
             return True
         except (ConnectionError, OSError):
             return False
+
+    async def sendfile(self, fd: int, offset: int, count: int, timeout: float | None = None) -> int:
+        """Send ``count`` octets of the open file ``fd`` from ``offset`` with
+        ``os.sendfile`` (zero-copy: page cache to socket), for a plain
+        connection.  Returns the octets sent: ``count``, or fewer when the
+        zero-copy path is not available now (TLS; output still queued in
+        the transport; no socket; the peer gone or ``timeout`` seconds
+        without progress).  The caller sends the rest with :meth:`write`.
+
+        asyncio's ``loop.sendfile`` is not used: uvloop does not implement
+        it (``NotImplementedError``).  The transport's buffer must be empty,
+        or bytes would go out of order; while this runs nothing else may
+        write.  ``os.sendfile`` runs in the default executor, because
+        reading the file may block on the disk (DESIGN principle 6); the
+        socket stays non-blocking, so a full socket buffer gives EAGAIN,
+        and writability is awaited on a ``dup()`` of the socket (the
+        transport's own fd cannot be given to ``add_writer``).  Worth it
+        for large files: each call costs an executor hop."""
+        if self.tls or count <= 0:
+            return 0
+        transport = self.writer.transport
+        sock = transport.get_extra_info("socket")
+        if sock is None or transport.is_closing() or transport.get_write_buffer_size():
+            return 0
+        loop = asyncio.get_running_loop()
+        sock_fd = sock.fileno()
+        sent = 0
+        wait_fd = -1
+        try:
+            while sent < count:
+                try:
+                    n = await loop.run_in_executor(None, os.sendfile, sock_fd, fd, offset + sent,
+                                                   count - sent)
+                except BlockingIOError:
+                    n = None
+                except OSError:
+                    return sent
+                if n == 0:
+                    return sent  # end of file: the file is shorter than said
+                if n is not None:
+                    sent += n
+                    continue
+                if wait_fd < 0:
+                    wait_fd = os.dup(sock_fd)
+                writable = loop.create_future()
+                loop.add_writer(wait_fd, lambda f=writable: f.done() or f.set_result(None))
+                try:
+                    async with asyncio.timeout(timeout):
+                        await writable
+                except TimeoutError:
+                    return sent
+                finally:
+                    loop.remove_writer(wait_fd)
+            return sent
+        finally:
+            if wait_fd >= 0:
+                os.close(wait_fd)
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         """Upgrade in place (STARTTLS/STLS). Anything the client pipelined

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from typing import BinaryIO
 
 from hivemail.auth import sasl
 from hivemail.mailstore import AccountInfo, ErrorKind, MailError
+from hivemail.mime.analysis import MessageAnalysis, is_dot_free
 from hivemail.pop3.errors import err_for
 from hivemail.pop3.session import WRITE_CHUNK, Maildrop, Message, NotAuthenticated, Pop3Session, Transaction
 from hivemail.pop3_proto import (
@@ -40,6 +43,7 @@ from hivemail.pop3_proto import (
     MultiLine,
     MultiLineData,
     MultiLineEnd,
+    MultiLineSent,
     MultiLineStart,
     NoopCommand,
     Ok,
@@ -273,43 +277,123 @@ async def noop(session: Pop3Session, cmd: NoopCommand) -> Response:
 
 
 async def retr(session: Pop3Session, cmd: RetrCommand) -> Response | None:
-    """RETR msg: the stored file, dot-stuffed by the core, in large chunks.
+    """RETR msg: the stored file, dot-stuffed by the core.
 
-    Messages up to WRITE_CHUNK are read with one call in a thread and sent
-    with one write (with other pipelined answers); bigger ones stream chunk
-    by chunk, so memory stays bounded whatever the size.  \\Seen is stored
-    in the background (see ``Maildrop.mark_seen``)."""
+    Three ways, by size and connection (\\Seen is stored in the background
+    either way, see ``Maildrop.mark_seen``):
+
+    * up to WRITE_CHUNK (nearly all mail): read whole, on the event loop if
+      the page cache holds it (``_read_cached``), else in a thread; stuffed
+      with ``bytes.replace`` and sent with one write, together with other
+      pipelined answers.  One read and one write beat three sends.
+    * bigger, on a plain connection, and known to need no stuffing (no line
+      starts with "."; from the stored analysis, or learnt by an earlier
+      RETR): ``+OK``, the file by ``sendfile`` (zero-copy), ``.CRLF``.
+    * otherwise: read and stuffed in chunks of WRITE_CHUNK, so memory stays
+      bounded whatever the size (under TLS the copy is unavoidable).
+    """
     drop = _maildrop(session)
     msg = _message(drop, cmd.msg)
     if isinstance(msg, Err):
         return msg
     text = f"{msg.size} octets"
     try:
-        if msg.size <= WRITE_CHUNK:
-            data = await _read(session, msg.blob_id, 0, None)
-            drop.mark_seen(session.store, msg)
-            return MultiLine(text, data)
         path = session.store.blob_path(msg.blob_id)
-        if not path:
-            data = await session.store.read_blob(msg.blob_id)
+        if msg.size <= WRITE_CHUNK or not path:
+            data = _read_cached(path, msg.size) if path else None
+            if data is None:
+                data = await _read(session, msg.blob_id, 0, None)
             drop.mark_seen(session.store, msg)
             return MultiLine(text, data)
+        zero_copy = not session.conn.tls and await _dot_free(session, drop, msg)
         f = await asyncio.to_thread(open, path, "rb")
-    except (MailError, FileNotFoundError) as exc:
+    except (MailError, OSError) as exc:
         return _gone(exc)
     try:
         session.proto.send(MultiLineStart(text))
-        loop = asyncio.get_running_loop()
-        while chunk := await loop.run_in_executor(None, f.read, WRITE_CHUNK):
-            session.proto.send(MultiLineData(chunk))
+        sent = 0
+        if zero_copy:
             if not await session.flush():
                 session.close_now = True
                 return None
+            sent = await session.conn.sendfile(f.fileno(), 0, msg.size, session.config.pop3.idle_timeout)
+            if sent:
+                session.proto.send(MultiLineSent(os.pread(f.fileno(), min(sent, 2), max(0, sent - 2))))
+            f.seek(sent)  # sendfile left the position alone: the rest (if any) the usual way
+        if not await _stream(session, f, learn=None if zero_copy else msg.blob_id):
+            session.close_now = True
+            return None
         session.proto.send(MultiLineEnd())
     finally:
         f.close()
     drop.mark_seen(session.store, msg)
     return None
+
+
+async def _stream(session: Pop3Session, f: BinaryIO, learn: str | None) -> bool:
+    """Send the rest of ``f`` through the core's stuffer; False if the client
+    has gone.  With ``learn`` (a blob id), note whether it needed stuffing,
+    so that the next RETR of it may use sendfile."""
+    loop = asyncio.get_running_loop()
+    dot_free, last = True, b"\n"
+    while chunk := await loop.run_in_executor(None, f.read, WRITE_CHUNK):
+        if learn is not None and dot_free:
+            dot_free = is_dot_free(last + chunk)
+            last = chunk[-1:]
+        session.proto.send(MultiLineData(chunk))
+        if not await session.flush():
+            return False
+    if learn is not None:
+        session.service.note_dot_free(learn, dot_free)
+    return True
+
+
+async def _dot_free(session: Pop3Session, drop: Maildrop, msg: Message) -> bool:
+    """Whether no line of the message starts with "." (so it may be sent as
+    stored): remembered per blob, else from the analysis stored at
+    delivery, else (an analysis older than the field, or the message
+    expunged by IMAP meanwhile) unknown, i.e. False."""
+    known = session.service.dot_free(msg.blob_id)
+    if known is not None:
+        return known
+    try:
+        analysis = MessageAnalysis.from_bytes(await session.store.read_analysis(drop.mailbox.id, msg.uid))
+    except (MailError, ValueError):
+        return False
+    if analysis.dot_free is None:
+        return False
+    session.service.note_dot_free(msg.blob_id, analysis.dot_free)
+    return analysis.dot_free
+
+
+def _read_cached(path: str, size: int) -> bytes | None:
+    """The whole file, read on the event loop, if the page cache holds all of
+    it (``RWF_NOWAIT``: the kernel answers EAGAIN rather than wait for the
+    disk, so the loop never blocks on I/O); None if not, or if the file is
+    not ``size`` octets long: read it in a thread then.  This saves the
+    executor round trip that dominated a small RETR (two thread switches
+    and a wake-up of the loop, ~50 us, for a ~10 us read).  The open() is
+    on the loop too: a lookup in a directory the delivery just wrote."""
+    if _RWF_NOWAIT is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(size + 1)  # one more: a longer file is read in a thread, whole
+        n = os.preadv(fd, [buf], 0, _RWF_NOWAIT)
+    except OSError:  # BlockingIOError (not cached), EOPNOTSUPP (no RWF_NOWAIT here)
+        return None
+    finally:
+        os.close(fd)
+    if n != size:
+        return None
+    del buf[size:]
+    return bytes(buf)
+
+
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
 
 async def top(session: Pop3Session, cmd: TopCommand) -> Response:
@@ -333,7 +417,7 @@ async def top(session: Pop3Session, cmd: TopCommand) -> Response:
             result = top_of_message(buf, cmd.lines)
             if len(result) < len(buf) or len(chunk) < WRITE_CHUNK:
                 return MultiLine("", result)
-    except (MailError, FileNotFoundError) as exc:
+    except (MailError, OSError) as exc:
         return _gone(exc)
 
 

@@ -52,6 +52,8 @@ log = logging.getLogger("hivemail.pop3")
 WRITE_CHUNK = 1 << 18
 #: Seconds RETR's \Seen marks gather before they are stored in one commit.
 SEEN_BATCH_DELAY = 0.05
+#: Entries of ``Pop3Service.dot_free`` kept before it starts afresh.
+DOT_FREE_CACHE = 1 << 16
 
 
 class Pop3Service:
@@ -70,6 +72,17 @@ class Pop3Service:
                              max_bad_commands=config.pop3.max_bad_commands)
         self.shared = shared
         self._locks: dict[str, int] = {}
+        # blob id -> "no line starts with '.'" (RETR may sendfile it).  Blob
+        # ids are content addresses, so an answer never goes stale.
+        self._dot_free: dict[str, bool] = {}
+
+    def dot_free(self, blob_id: str) -> bool | None:
+        return self._dot_free.get(blob_id)
+
+    def note_dot_free(self, blob_id: str, dot_free: bool) -> None:
+        if len(self._dot_free) >= DOT_FREE_CACHE:
+            self._dot_free.clear()
+        self._dot_free[blob_id] = dot_free
 
     def lock(self, account: str) -> bool:
         """Take the account's maildrop lock; False if another POP3 session,
@@ -314,9 +327,12 @@ class Pop3Session:
 
     async def flush(self) -> bool:
         """Write what the core has queued; False if the client has gone."""
-        self.out += self.proto.data_to_send()
-        data = bytes(self.out)
-        self.out.clear()
+        if self.out:
+            self.out += self.proto.data_to_send()
+            data = bytes(self.out)
+            self.out.clear()
+        else:
+            data = self.proto.data_to_send()
         return await self.conn.write(data)
 
     async def _start_tls(self) -> bool:

@@ -13,7 +13,9 @@ Rules the session can rely on:
 
 * **One command at a time.**  After a :class:`CommandReceived`, ``events()``
   yields nothing more until the session has sent the *final* response to it
-  (``Ok``, ``Err``, ``MultiLine``, or ``MultiLineStart`` ... ``MultiLineEnd``).
+  (``Ok``, ``Err``, ``MultiLine``, or ``MultiLineStart`` ... ``MultiLineEnd``;
+  between these, ``MultiLineData`` chunks to be stuffed, or ``MultiLineSent``
+  for dot-free octets the session wrote itself, e.g. with sendfile).
   Pipelined commands (RFC 2449 section 6.6, PIPELINING) stay buffered and are
   parsed in order afterwards, so responses always come out in command order.
 * **The core answers protocol errors itself**: unknown command, bad or
@@ -68,6 +70,7 @@ from .protocol import (
     MultiLine,
     MultiLineData,
     MultiLineEnd,
+    MultiLineSent,
     MultiLineStart,
     Ok,
     PassCommand,
@@ -290,7 +293,7 @@ class Pop3ServerConnection:
         """
         if self._state is State.CLOSED:
             raise LocalProtocolError("connection is closed")
-        if isinstance(response, (MultiLineData, MultiLineEnd)):
+        if isinstance(response, (MultiLineData, MultiLineSent, MultiLineEnd)):
             self._send_stream(response)
             return
         if self._stuffer is not None:
@@ -355,11 +358,18 @@ class Pop3ServerConnection:
                 return
             yield line
 
-    def _send_stream(self, response: MultiLineData | MultiLineEnd) -> None:
+    def _send_stream(self, response: MultiLineData | MultiLineSent | MultiLineEnd) -> None:
         if self._stuffer is None:
             raise LocalProtocolError(f"{type(response).__name__} without MultiLineStart")
         if isinstance(response, MultiLineData):
             self._out += self._stuffer.feed(response.data)
+            return
+        if isinstance(response, MultiLineSent):
+            if self._out:
+                # What is queued here must reach the socket before the
+                # octets the session sends itself.
+                raise LocalProtocolError("MultiLineSent with output still queued: call data_to_send() first")
+            self._stuffer.skip(response.tail)
             return
         self._out += self._stuffer.end()
         self._stuffer = None

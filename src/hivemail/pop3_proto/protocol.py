@@ -75,6 +75,7 @@ __all__ = [
     "MultiLine",
     "MultiLineStart",
     "MultiLineData",
+    "MultiLineSent",
     "MultiLineEnd",
     "format_status",
     "format_continuation",
@@ -596,6 +597,22 @@ class MultiLineData(Response):
 
 
 @dataclass(frozen=True)
+class MultiLineSent(Response):
+    """Body octets the session wrote to the socket itself, past the core: a
+    body known to need no byte-stuffing (no line starts with ".") sent with
+    ``sendfile``, zero-copy.  ``tail`` is their last two octets (fewer if
+    fewer were sent), so that :class:`MultiLineEnd` knows whether the body
+    already ends in CRLF.  The core cannot check the octets it never saw:
+    the session must send only dot-free bodies this way."""
+
+    tail: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.tail) > 2:
+            raise ValueError("tail is at most the last two octets")
+
+
+@dataclass(frozen=True)
 class MultiLineEnd(Response):
     """Ends a streamed multi-line response: adds CRLF if needed and ``.CRLF``."""
 
@@ -729,6 +746,12 @@ class DotStuffer:
         if data:
             self._tail = (self._tail + data[-2:])[-2:]
         return out
+
+    def skip(self, tail: bytes) -> None:
+        """Octets ending in ``tail`` went out without passing through :meth:`feed`
+        (they needed no stuffing): only remember where the line stands."""
+        if tail:
+            self._tail = (self._tail + tail)[-2:]
 
     def end(self) -> bytes:
         return dot_stuff(b"", final=True, tail=self._tail)

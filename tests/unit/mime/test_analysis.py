@@ -87,3 +87,28 @@ def test_stored_analysis_stays_small_for_a_large_message() -> None:
     a = analyse(raw)
     assert len(raw) > 1_500_000
     assert len(a.to_bytes()) < 8_000
+
+
+@pytest.mark.parametrize(
+    "raw,dot_free",
+    [
+        (b"Subject: a\r\n\r\nbody\r\n", True),
+        (b"Subject: a\r\n\r\n.hidden\r\n", False),
+        (b".Subject: a\r\n", False),
+        (b"Subject: a\r\n\r\nend.\r\nx.y", True),  # a "." inside a line is no matter
+        (b"Subject: a\r\n\r\n.", False),
+        (b"", True),
+    ],
+)
+def test_dot_free_is_stored_and_read_back(raw: bytes, dot_free: bool) -> None:
+    a = analyse(raw)
+    assert a.dot_free is dot_free
+    assert MessageAnalysis.from_bytes(a.to_bytes()).dot_free is dot_free
+
+
+def test_analysis_stored_before_dot_free_reads_as_unknown() -> None:
+    import json
+
+    doc = json.loads(analyse(b"Subject: a\r\n\r\nbody\r\n").to_bytes())
+    del doc["df"]
+    assert MessageAnalysis.from_bytes(json.dumps(doc).encode()).dot_free is None

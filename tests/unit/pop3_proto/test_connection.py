@@ -19,6 +19,7 @@ from hivemail.pop3_proto import (
     MultiLine,
     MultiLineData,
     MultiLineEnd,
+    MultiLineSent,
     MultiLineStart,
     Ok,
     PassCommand,
@@ -32,6 +33,7 @@ from hivemail.pop3_proto import (
     Utf8Command,
     capa_response,
     capabilities,
+    dot_stuff,
     top_of_message,
 )
 from hivemail.wire.errors import LocalProtocolError
@@ -496,6 +498,33 @@ def test_streaming_contract():
     conn.send(MultiLineData(b"\n"))
     conn.send(MultiLineEnd())
     assert conn.data_to_send() == b"+OK follows\r\na\r\n..b\r\n.\r\n"
+
+
+@pytest.mark.parametrize("body,end", [(b"a\r\nb\r\n", b".\r\n"), (b"a\r\nb", b"\r\n.\r\n"), (b"", b".\r\n")])
+def test_multi_line_sent_by_the_session(body, end):
+    """A dot-free body the session sent itself (sendfile): the core only
+    learns its last two octets, and ends the response accordingly."""
+    conn = connection_in(State.TRANSACTION)
+    conn.receive_data(b"RETR 1\r\n")
+    list(conn.events())
+    conn.send(MultiLineStart("follows"))
+    assert conn.data_to_send() == b"+OK follows\r\n"
+    conn.send(MultiLineSent(body[-2:]))
+    conn.send(MultiLineEnd())
+    assert body + conn.data_to_send() == dot_stuff(body, final=True)
+
+
+def test_multi_line_sent_contract():
+    conn = connection_in(State.TRANSACTION)
+    with pytest.raises(LocalProtocolError):
+        conn.send(MultiLineSent(b"\r\n"))  # no streamed response in progress
+    conn.receive_data(b"RETR 1\r\n")
+    list(conn.events())
+    conn.send(MultiLineStart("follows"))
+    with pytest.raises(LocalProtocolError):
+        conn.send(MultiLineSent(b"\r\n"))  # "+OK" still queued: it would go out after the body
+    with pytest.raises(ValueError):
+        MultiLineSent(b"abc")
 
 
 def test_greeting_must_be_single_line():

@@ -365,3 +365,24 @@ def test_capa_utf8_user_and_implementation_optional():
 def test_capa_response_is_a_multiline():
     resp = capa_response(["TOP", "UIDL"])
     assert resp == MultiLine("Capability list follows", b"TOP\r\nUIDL\r\n")
+
+
+@pytest.mark.parametrize(
+    "before,skipped,after",
+    [
+        (b"", b"a\r\n", b""),        # all sent past the stuffer, ends in CRLF
+        (b"", b"a", b""),            # ... without CRLF: the end adds one
+        (b"a\r", b"\n", b".b"),      # CR fed, LF skipped: the next "." is stuffed
+        (b"a\r\n", b"", b".x\r\n"),  # nothing skipped changes nothing
+        (b"x\r\n", b"b", b"\r\n.y"),
+    ],
+)
+def test_dot_stuffer_skip_keeps_line_state(before, skipped, after):
+    # The octets skipped go out unchanged (the session sent them with
+    # sendfile); the wire must equal stuffing the whole message at once.
+    stuffer = DotStuffer()
+    out = stuffer.feed(before) + skipped
+    stuffer.skip(skipped[-2:])
+    out += stuffer.feed(after) + stuffer.end()
+    whole = before + skipped + after
+    assert out == dot_stuff(whole, final=True)
