@@ -22,13 +22,13 @@ from hivemail.shared_state import SharedState
 log = logging.getLogger("hivemail")
 
 
-def open_store(config: Config, serving: bool = False) -> MailStore:
-    """``serving``: a server worker, which keeps the search index up to
-    date in the background; short-lived commands (deliver, user ...) leave
-    that to the server."""
+def open_store(config: Config, index: bool = False) -> MailStore:
+    """``index``: this process keeps the search index up to date in the
+    background (the indexer process, or a server with a single worker);
+    short-lived commands (deliver, user ...) leave that to the server."""
     from hivemail.mailstore.embedded.store import EmbeddedStore
 
-    return EmbeddedStore(Path(config.data_dir), background_index=serving)
+    return EmbeddedStore(Path(config.data_dir), background_index=index)
 
 
 def tls_context(config: Config):
@@ -92,17 +92,22 @@ def build_listeners(
     return listeners
 
 
-async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1) -> None:
-    """One worker: serve the endpoints until SIGTERM or SIGINT, then close
-    every session cleanly (BYE, 421, -ERR)."""
-    store = open_store(config, serving=True)
-    await store.open()
-    listeners = build_listeners(config, store, endpoints, tls, workers)
+def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1) -> None:
+    """One worker: serve the endpoints until SIGTERM or SIGINT, then close
+    every session cleanly (BYE, 421, -ERR). A lone worker also indexes."""
+    store = open_store(config, index=workers == 1)
+    await store.open()
+    listeners = build_listeners(config, store, endpoints, tls, workers)
+    stop = _stop_event()
     try:
         for listener in listeners:
             await listener.start()
@@ -111,6 +116,20 @@ async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1
         log.info("shutting down")
     finally:
         await asyncio.gather(*(listener.stop() for listener in listeners), return_exceptions=True)
+        await store.close()
+
+
+async def index_forever(config: Config) -> None:
+    """The indexer process: keeps the full-text search index in step with
+    new mail. It runs apart from the workers, at a lower CPU priority, so
+    that decoding and indexing a big message never holds a worker's event
+    loop nor takes a core from clients (searches scan what is not indexed
+    yet, so answers stay exact while it catches up)."""
+    store = open_store(config, index=True)
+    await store.open()
+    try:
+        await _stop_event().wait()
+    finally:
         await store.close()
 
 
@@ -171,24 +190,28 @@ class Supervisor:
         self.endpoints = endpoints
         self.tls = tls
         self.workers = workers
-        self.children: dict[int, float] = {}  # pid -> start time
+        self.children: dict[int, tuple[str, float]] = {}  # pid -> (role, start time)
 
-    def spawn(self) -> None:
+    def spawn(self, role: str = "worker") -> None:
         pid = os.fork()
-        if pid == 0:  # the worker
+        if pid == 0:  # the child
             code = 1
             try:
                 _die_with_parent()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
-                _run_loop(serve(self.config, self.endpoints, self.tls, self.workers))
+                if role == "indexer":
+                    os.nice(10)
+                    _run_loop(index_forever(self.config))
+                else:
+                    _run_loop(serve(self.config, self.endpoints, self.tls, self.workers))
                 code = 0
             except BaseException:
-                log.exception("worker %d failed", os.getpid())
+                log.exception("%s %d failed", role, os.getpid())
             finally:
                 logging.shutdown()
                 os._exit(code)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (role, time.monotonic())
 
     def run(self) -> None:
         def stop(signum, frame):
@@ -199,15 +222,17 @@ class Supervisor:
         try:
             for _ in range(self.workers):
                 self.spawn()
+            self.spawn("indexer")
             while True:
                 pid, status = os.wait()
-                started = self.children.pop(pid, None)
-                if started is None:
+                child = self.children.pop(pid, None)
+                if child is None:
                     continue
-                log.error("worker %d exited (status %d); starting another", pid, status)
+                role, started = child
+                log.error("%s %d exited (status %d); starting another", role, pid, status)
                 if time.monotonic() - started < 1.0:
-                    time.sleep(1.0)  # a worker that dies at once must not spin
-                self.spawn()
+                    time.sleep(1.0)  # a child that dies at once must not spin
+                self.spawn(role)
         except _Stop:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)

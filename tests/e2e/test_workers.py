@@ -42,18 +42,25 @@ def server(tmp_path):
     s.stop()
 
 
+def nice(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
 def test_the_supervisor_runs_and_replaces_workers(server):
-    assert wait_until(lambda: len(children(server.proc.pid)) == 3, 10)
-    victim = children(server.proc.pid)[0]
+    # Three workers and the search indexer, which runs at a lower priority.
+    assert wait_until(lambda: len(children(server.proc.pid)) == 4, 10)
+    assert sorted(nice(p) for p in children(server.proc.pid)) == [0, 0, 0, 10]
+    victim = next(p for p in children(server.proc.pid) if nice(p) == 0)
     os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: victim not in children(server.proc.pid) and len(children(server.proc.pid)) == 3, 10)
+    assert wait_until(lambda: victim not in children(server.proc.pid) and len(children(server.proc.pid)) == 4, 10)
     # Still serving.
     c = RawClient(socket.create_connection(("127.0.0.1", server.ports["imap"]), timeout=10))
     assert c.line().startswith(b"* OK ")
 
 
 def test_killing_the_supervisor_takes_the_workers_with_it(server):
-    assert wait_until(lambda: len(children(server.proc.pid)) == 3, 10)
+    assert wait_until(lambda: len(children(server.proc.pid)) == 4, 10)
     workers = children(server.proc.pid)
     server.kill()
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{w}") and open(f"/proc/{w}/stat").read().split()[2] != "Z" for w in workers), 10)
