@@ -199,6 +199,18 @@ async def _fetch_meta_only(session, view, uids: list[int], items: list[_Item]) -
 
     kinds = [i.kind for i in items]
     rows = _rows(table, uids)
+    if kinds == ["UID", "FLAGS"] and not recent:
+        # The commonest resync of all: one comprehension per batch, the
+        # FLAGS text looked up by flag-set id.
+        by_fsid = [b"FLAGS (" + " ".join(flags_for(0, f)).encode() + b")" for f in table.flagsets]
+        for start in range(0, len(rows), FLUSH_EVERY):
+            batch = rows[start : start + FLUSH_EVERY]
+            session.send(FetchLines(b"".join(
+                [b"* %d FETCH (UID %d %s)\r\n" % (i + 1, all_uids[i], by_fsid[fsids[i]]) for i in batch]
+            )))
+            if not await session.flush():
+                return False
+        return True
     lines: list[bytes] = []
     for n, i in enumerate(rows, 1):
         uid = all_uids[i]
