@@ -52,9 +52,10 @@ class MailboxCache:
             else:
                 future.add_done_callback(lambda _f: self._inflight.pop(key, None))
 
-    async def select(self, account: str, name: str) -> tuple[MailboxInfo, MessageTable]:
-        """The mailbox and a table of its messages that the caller owns,
-        consistent at ``mailbox.highestmodseq``."""
+    async def select(self, account: str, name: str) -> tuple[MailboxInfo, MessageTable, bool]:
+        """The mailbox, a table of its messages consistent at
+        ``mailbox.highestmodseq``, and whether that table is shared (the
+        caller must copy it before changing it; see ``SelectedView._own``)."""
         current = await self.store.get_mailbox(account, name)
         entry = self._entries.get(current.id)
         if entry is not None and entry.mailbox.uidvalidity == current.uidvalidity:
@@ -65,22 +66,31 @@ class MailboxCache:
                 entry.mailbox = replace(
                     current, highestmodseq=entry.mailbox.highestmodseq, uidnext=entry.mailbox.uidnext
                 )
-                return entry.mailbox, entry.table.copy()
+                return entry.mailbox, entry.table, True
             del self._entries[current.id]
         mailbox, table = await self.store.message_table(account, name)
-        if len(table) >= MIN_CACHED_ROWS:
-            self._entries[mailbox.id] = _Entry(mailbox, table.copy())
-            self._evict()
-        return mailbox, table
+        if len(table) < MIN_CACHED_ROWS:
+            return mailbox, table, False
+        self._entries[mailbox.id] = _Entry(mailbox, table)
+        self._evict()
+        return mailbox, table, True
 
     async def _refresh(self, entry: _Entry) -> bool:
         """Apply the change log since the entry's MODSEQ; False when that
         is more work than reading the table anew."""
         box = entry.mailbox
         changes = await self.store.changes_since(box.id, box.highestmodseq)
-        table = entry.table
-        if len(changes.expunged) + len(changes.appended) > len(table) // 2 + 100:
+        if not (changes.expunged or changes.appended or changes.flag_updates):
+            entry.mailbox = replace(
+                box,
+                highestmodseq=max(box.highestmodseq, changes.highestmodseq),
+                uidnext=max(box.uidnext, changes.uidnext),
+            )
+            return True
+        if len(changes.expunged) + len(changes.appended) > len(entry.table) // 2 + 100:
             return False
+        # Sessions may hold the current table: change a copy (copy-on-write).
+        table = entry.table = entry.table.copy()
         if changes.expunged:
             table.remove(changes.expunged)
         for u in changes.flag_updates:

@@ -65,9 +65,13 @@ class SelectedView:
     # FETCH (or suppressed with .SILENT): not to be echoed back.
     own_modseqs: set[int] = field(default_factory=set)
     recent: set[int] = field(default_factory=set)
+    # The table may be shared with other sessions (the worker's mailbox
+    # cache hands out one table to every SELECT): copy it before the first
+    # change, so a SELECT costs no copy of 100,000 rows.
+    shared: bool = False
 
     @classmethod
-    def from_table(cls, mailbox: MailboxInfo, table: MessageTable, read_only: bool) -> SelectedView:
+    def from_table(cls, mailbox: MailboxInfo, table: MessageTable, read_only: bool, shared: bool = False) -> SelectedView:
         return cls(
             mailbox_id=mailbox.id,
             uidvalidity=mailbox.uidvalidity,
@@ -75,7 +79,15 @@ class SelectedView:
             table=table,
             modseq=mailbox.highestmodseq,
             uidnext=mailbox.uidnext,
+            shared=shared,
         )
+
+    def _own(self) -> MessageTable:
+        """The table, copied first if it is shared."""
+        if self.shared:
+            self.table = self.table.copy()
+            self.shared = False
+        return self.table
 
     @classmethod
     def from_snapshot(cls, snap: MailboxSnapshot, read_only: bool) -> SelectedView:
@@ -115,6 +127,8 @@ class SelectedView:
         """Fold ``changes`` into the view and return what to tell the client,
         in the order to send it."""
         out: list[Update] = []
+        if changes.flag_updates or changes.expunged or changes.appended:
+            self._own()
         table = self.table
         for u in changes.flag_updates:
             if u.modseq in self.own_modseqs:
@@ -162,7 +176,7 @@ class SelectedView:
                 out.append(Expunge(i + 1, uid))
         # Each EXPUNGE above is numbered as if the higher ones were already
         # gone: removing them highest first keeps lower numbers unchanged.
-        self.table.remove(self.pending_expunge)
+        self._own().remove(self.pending_expunge)
         self.recent.difference_update(self.pending_expunge)
         self.pending_expunge.clear()
         return out
@@ -172,7 +186,7 @@ class SelectedView:
         for uid, flags, modseq in meta_updates:
             i = self.table.index(uid)
             if i is not None:
-                self.table.set_flags(i, flags, modseq)
+                self._own().set_flags(i, flags, modseq)
             self.own_modseqs.add(modseq)
 
     def remove_own_expunges(self, uids: list[int]) -> list[Expunge]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
+from hivemail.auth.throttle import LoginRefused
 from hivemail.config import Config
 from hivemail.imap.mailbox_cache import MailboxCache
 from hivemail.imap.recent import RecentTracker
@@ -89,7 +90,10 @@ class Services:
 class ImapSession:
     def __init__(self, conn: Connection, services: Services) -> None:
         self.conn = conn
-        self.services = services
+        # The login handlers see an authenticator bound to this connection:
+        # failures count per address and account (auth/throttle.py), and
+        # the account goes into this session's log lines.
+        self.services = replace(services, auth=services.auth.for_connection(conn.peer_ip, self._logged_in_as))
         self.store = services.store
         self.config = services.config
         cfg = services.config.imap
@@ -114,6 +118,24 @@ class ImapSession:
         self.client_id: dict[str, str | None] | None = None
         # (tag, exchange, OK to send after server-final) during AUTHENTICATE.
         self.sasl: tuple | None = None
+
+    def _logged_in_as(self, account: str) -> None:
+        if self.conn.log is not None:
+            self.conn.log.account = account
+
+    def login_refused(self, tag: str, refused: LoginRefused) -> Tagged:
+        """A limit refused a login without checking it: "try later" (RFC
+        5530 UNAVAILABLE: temporary, unlike AUTHENTICATIONFAILED, so a
+        client does not ask its user for a new password)."""
+        self.sasl = None
+        result = Tagged.no(tag, "Too many failed logins, try again later", "UNAVAILABLE")
+        if isinstance(self.state, NotAuthenticated):
+            self.state.failures += 1
+            if self.state.failures >= self.config.auth.max_failures_per_connection:
+                self.send(result)
+                self.send(Condition.bye("Too many authentication failures"))
+                return None  # type: ignore[return-value]
+        return result
 
     # -- helpers for handlers ------------------------------------------------
     @property
@@ -243,7 +265,10 @@ class ImapSession:
             await self.flush()
             return None
         if data is None:
-            self.send(Condition.bye("Autologout; idle for too long"))
+            if self.conn.command_timed_out:
+                self.send(Condition.bye("Command took too long to arrive"))
+            else:
+                self.send(Condition.bye("Autologout; idle for too long"))
             await self.flush()
             return None
         return data
@@ -278,6 +303,8 @@ class ImapSession:
                 handler = HANDLERS[command]
                 try:
                     result = await handler(self, tag, request)
+                except LoginRefused as e:
+                    result = self.login_refused(tag, e)
                 except MailError as e:
                     from hivemail.imap.errors import tagged_for
 
@@ -302,7 +329,13 @@ class ImapSession:
             case AuthContinuation():
                 from hivemail.imap.handlers.login import auth_continuation
 
-                await auth_continuation(self, event)
+                tag = self.sasl[0] if self.sasl else "*"
+                try:
+                    await auth_continuation(self, event)
+                except LoginRefused as e:
+                    result = self.login_refused(tag, e)
+                    if result is not None:
+                        self.send(result)
             case ConnectionClosed():
                 return
 

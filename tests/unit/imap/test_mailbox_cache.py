@@ -38,26 +38,27 @@ def test_cached_select_equals_a_fresh_read(tmp_path):
             for n in range(10):
                 await append(store, n)
             cache = MailboxCache(store)
-            box, first = await cache.select(USER, "INBOX")
-            assert len(first) == 10 and box.id in cache._entries
+            box, first, shared = await cache.select(USER, "INBOX")
+            assert len(first) == 10 and box.id in cache._entries and shared
             # Another session changes things; the next SELECT must see them.
             await store.store_flags(box.id, [2, 3], FlagMode.ADD, ["\\Seen", "$Work"])
             await store.store_flags(box.id, [4, 5], FlagMode.ADD, ["\\Deleted"])
             await store.expunge(box.id, [4, 5])
             await append(store, 11)
-            first.remove([1])  # the caller's copy is its own
-            box2, again = await cache.select(USER, "INBOX")
+            box2, again, _ = await cache.select(USER, "INBOX")
+            # Copy-on-write: the table handed out first is left as it was.
+            assert len(first) == 10 and again is not first
             fresh_box, fresh = await store.message_table(USER, "INBOX")
             assert rows(again) == rows(fresh)
             assert (box2.highestmodseq, box2.uidnext) == (fresh_box.highestmodseq, fresh_box.uidnext)
             # RENAME keeps the entry but the name is today's.
             await store.rename_mailbox(USER, "INBOX", "Old")
-            box3, moved = await cache.select(USER, "Old")
+            box3, moved, _ = await cache.select(USER, "Old")
             assert box3.name == "Old" and rows(moved) == rows((await store.message_table(USER, "Old"))[1])
             # A mailbox recreated under the same name is a new mailbox.
             await store.delete_mailbox(USER, "Old")
             await store.create_mailbox(USER, "Old")
-            box4, empty = await cache.select(USER, "Old")
+            box4, empty, _ = await cache.select(USER, "Old")
             assert len(empty) == 0 and box4.uidvalidity != box3.uidvalidity
         finally:
             await store.close()

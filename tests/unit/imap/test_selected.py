@@ -57,3 +57,16 @@ def test_appended_then_expunged_before_seen_is_never_announced():
     v = view([1])
     assert v.apply(Changes(1, 12, 3, expunged=(2,), appended=(meta(2),)), allow_expunge=True) == []
     assert list(v.uids) == [1]
+
+
+def test_shared_table_is_copied_before_the_first_change():
+    from hivemail.mailstore.table import MessageTable
+
+    table = MessageTable.from_metas([meta(1), meta(2)])
+    mb = MailboxInfo(1, 1, "INBOX", 7, 3, 10, True, None)
+    a = SelectedView.from_table(mb, table, read_only=False, shared=True)
+    b = SelectedView.from_table(mb, table, read_only=False, shared=True)
+    a.apply(Changes(1, 11, 3, expunged=(1,)), allow_expunge=True)
+    b.note_own_flags([(2, frozenset({"\\Seen"}), 12)])
+    assert list(a.uids) == [2] and list(b.uids) == [1, 2] and list(table.uids) == [1, 2]
+    assert table.flags(1) == frozenset() and b.table.flags(1) == frozenset({"\\Seen"})

@@ -19,9 +19,9 @@ async def select(session, tag: str, request) -> Tagged:
         if session.rev2:
             session.send(Condition.ok("Previous mailbox is now closed", "CLOSED"))
     account = session.state.account
-    mailbox, table = await session.services.mailboxes.select(account.name, request.mailbox)
+    mailbox, table, shared = await session.services.mailboxes.select(account.name, request.mailbox)
     read_only = request.readonly
-    view = SelectedView.from_table(mailbox, table, read_only=read_only)
+    view = SelectedView.from_table(mailbox, table, read_only=read_only, shared=shared)
     keywords = sorted({k for flags in table.flagsets for k in flags if not k.startswith("\\")})
     session.send(Flags((*SYSTEM_FLAGS, *keywords)))
     permanent = () if read_only else (*SYSTEM_FLAGS, *keywords, "\\*")
