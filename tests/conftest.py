@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,3 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def regen_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--regen-golden"))
+
+
+# Hypothesis profiles: HYPOTHESIS_PROFILE=fuzz for long runs (``make fuzz``
+# uses tests/fuzz/__main__.py instead, which is time-boxed).  "default"
+# keeps `make test` fast; tests that fix max_examples in @settings keep it.
+settings.register_profile("default", settings(max_examples=100))
+settings.register_profile("ci", settings(max_examples=300, derandomize=True, print_blob=True))
+settings.register_profile("fuzz", settings(max_examples=20_000, deadline=None, print_blob=True))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

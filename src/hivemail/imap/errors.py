@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from hivemail.imap_proto import Tagged
 from hivemail.mailstore import ErrorKind, MailError
 
@@ -20,9 +22,28 @@ _CODES = {
 }
 
 
+def out_of_space(error: MailError) -> bool:
+    """The store ran out of disk space: its ``__cause__`` is ``OSError(ENOSPC)``
+    (or EDQUOT), see ``mailstore/embedded/store.py::_no_space``."""
+    cause = error.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def tagged_for(tag: str, error: MailError, *, target: bool = False) -> Tagged:
     """``target``: the mailbox named is where a message was to go (APPEND,
-    COPY, MOVE), where RFC 9051 6.3.12 asks for [TRYCREATE] if it does not exist."""
+    COPY, MOVE), where RFC 9051 6.3.12 asks for [TRYCREATE] if it does not exist.
+
+    A full disk is ``NO [OVERQUOTA]``.  RFC 5530 has no code for "the server's
+    storage is full"; OVERQUOTA ("the user would be over quota after the
+    operation") is the one about running out of space, it tells the client
+    that this message cannot be stored now (not that the command or message
+    is wrong), and it is what Dovecot answers for ENOSPC ("Not enough disk
+    space", MAIL_ERROR_NOQUOTA), so clients already know it in this role.
+    [LIMIT] is for fixed implementation limits (retrying never helps),
+    [SERVERBUG] would send users to report a bug, and [UNAVAILABLE] is about
+    a subsystem that is down."""
+    if error.kind is ErrorKind.TEMP and out_of_space(error):
+        return Tagged.no(tag, "Not enough disk space on the server, try again later", "OVERQUOTA")
     if target and error.kind is ErrorKind.NOT_FOUND:
         return Tagged.no(tag, "Mailbox does not exist", "TRYCREATE")
     text = error.text[:1].upper() + error.text[1:] if error.text else "Failed"

@@ -122,7 +122,7 @@ def test_copy_shares_the_index_row_and_expunge_drops_it_with_the_blob(tmp_path):
         assert sql(path, "SELECT count(*) FROM search_dead") == [(1,)]
         await store.update_search_index()
         assert sql(path, "SELECT count(*) FROM search_dead") == [(0,)]
-        assert sql(path, "SELECT count(*) FROM search_text") == [(1,)]
+        assert sql(path, "SELECT count(*) FROM search_doc") == [(1,)]
         assert await hits(store, archive.id, s.Body("needle")) == (set(), set())
     run(path, body)
 
@@ -278,7 +278,123 @@ def test_a_version_1_store_is_migrated_and_indexed(tmp_path):
         box = await store.get_mailbox(ALICE, "INBOX")
         assert await hits(store, box.id, s.Body("migrated")) == ({uid}, set())
     run(path, body)
+    assert sql(path, "PRAGMA user_version") == [(3,)]
+
+
+def test_trigrams_present_but_not_in_sequence_are_not_a_match(tmp_path):
+    """BODY, TEXT and other header fields are looked up by trigram presence
+    (schema 3): "abcde" has the trigrams abc, bcd, cde, all present in
+    "abcd bcde" which does not contain it; the candidate is confirmed
+    against the stored text and dropped."""
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        decoy = await add(store, msg(subject="abcd bcde", body="zabcd zbcde", headers="X-Spam: abcd bcde\n"))
+        real = await add(store, msg(subject="s", body="xabcdex", headers="X-Spam: abcdef\n"))
+        await store.update_search_index()
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("ABCDE")) == ({real}, set())
+        assert await hits(store, box.id, s.Text("abcde")) == ({real}, set())
+        assert await hits(store, box.id, s.Header("x-spam", "abcde")) == ({real}, set())
+        assert await hits(store, box.id, s.Header("subject", "abcde")) == (set(), set())
+        # One trigram: presence is the answer, in the body or the header lines.
+        assert await hits(store, box.id, s.Body("bcd")) == ({decoy, real}, set())
+        assert await hits(store, box.id, s.Text("x-s")) == ({decoy, real}, set())
+        assert await hits(store, box.id, s.Body("x-s")) == (set(), set())
+    run(str(tmp_path / "s"), body)
+
+
+def test_deleted_blobs_leave_nothing_in_the_fts_tables(tmp_path):
+    """The FTS5 tables are contentless: rows are deleted by giving SQLite the
+    text inserted (kept compressed in search_doc); afterwards no trigram of
+    the deleted text is left in any of them."""
+    path = str(tmp_path / "s")
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        uid = await add(store, msg(subject="zebraquagga", body="wombatkoala", frm="Okapi <okapi@x.org>"))
+        keep = await add(store, msg(subject="other", body="other"))
+        await store.update_search_index()
+        box = await store.get_mailbox(ALICE, "INBOX")
+        await store.store_flags(box.id, [uid], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id)
+        await store.store_flags(box.id, [keep], FlagMode.ADD, ["\\Seen"])  # collects garbage
+        await store.update_search_index()
+        assert (await store.check()).clean
+    run(path, body)
+    assert sql(path, "SELECT count(*) FROM search_doc") == [(1,)]
+    assert sql(path, "SELECT rowid FROM search_body WHERE search_body MATCH '\"wom\"'") == []
+    assert sql(path, "SELECT rowid FROM search_hdr WHERE search_hdr MATCH '\"zeb\"'") == []
+    assert sql(path, "SELECT rowid FROM search_fields WHERE search_fields MATCH 'h_from : \"okapi\"'") == []
+    assert sql(path, "SELECT count(*) FROM search_body WHERE search_body MATCH '\"oth\"'") == [(1,)]
+
+
+def test_check_reports_and_repairs_index_rows_without_blob_and_blobs_without_rows(tmp_path):
+    path = str(tmp_path / "s")
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        await add(store, msg(body="first text"))
+        await add(store, msg(body="second text"))
+        await store.update_search_index()
+        assert (await store.check()).clean
+    run(path, body)
+    conn = sqlite3.connect(os.path.join(path, "index.sqlite3"))
+    with conn:
+        conn.execute("INSERT INTO search_doc(doc, hz, bz) VALUES (9999, x'', x'')")  # no blob, not queued
+        conn.execute("DELETE FROM search_doc WHERE doc = (SELECT min(doc) FROM blobs)")  # a blob's doc lost
+    conn.close()
+
+    async def repair(store):
+        report = await store.check(repair=True)
+        assert len(report.problems) == 2 and len(report.repaired) == 2, report
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert len((await hits(store, box.id, s.Body("text")))[1]) == 1  # unindexed again
+        assert sql(path, "SELECT doc FROM search_dead") == [(9999,)]
+        assert await store.update_search_index() == 1
+        assert sql(path, "SELECT count(*) FROM search_dead") == [(0,)]
+        assert (await store.check()).clean
+        assert await hits(store, box.id, s.Body("text")) == ({1, 2}, set())
+    run(path, repair)
+
+
+def test_a_version_2_store_is_migrated_its_old_index_dropped_and_rebuilt(tmp_path, monkeypatch):
+    """Version 3 replaces version 2's index: the migration drops it (table,
+    trigger, queued deletions) and marks every blob unindexed; searches stay
+    exact (they name those messages as unindexed) until the indexer is done."""
+    path = str(tmp_path / "s")
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+
+    async def old(store):
+        await store.create_account(ALICE, "h")
+        await add(store, msg(body="carried over"))
+        await add(store, msg(body="gone soon"))
+    run(path, old)
     assert sql(path, "PRAGMA user_version") == [(2,)]
+    # Index as version 2 did: one search_text row per blob, blobs.doc set.
+    conn = sqlite3.connect(os.path.join(path, "index.sqlite3"), isolation_level=None)
+    for blob_id, in conn.execute("SELECT id FROM blobs").fetchall():
+        doc = conn.execute("INSERT INTO search_text(hdr, body) VALUES ('x', 'carried over')").lastrowid
+        conn.execute("UPDATE blobs SET doc = ? WHERE id = ?", (doc, blob_id))
+    conn.execute("INSERT INTO search_dead(doc) VALUES (12345)")
+    conn.close()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
+
+    async def new(store):
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("carried")) == (set(), {1, 2})
+        await store.store_flags(box.id, [2], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id)
+        await store.store_flags(box.id, [1], FlagMode.ADD, ["\\Seen"])  # collects the blob
+        assert await store.update_search_index() == 1
+        assert await hits(store, box.id, s.Body("carried")) == ({1}, set())
+        assert await hits(store, box.id, s.Body("soon")) == (set(), set())
+        assert (await store.check()).clean
+    run(path, new)
+    assert sql(path, "PRAGMA user_version") == [(3,)]
+    names = {r[0] for r in sql(path, "SELECT name FROM sqlite_master")}
+    assert "search_text" not in names and {"search_doc", "search_body", "search_hdr", "search_fields"} <= names
+    assert sql(path, "SELECT count(*) FROM search_doc") == [(1,)]
+    assert sql(path, "SELECT count(*) FROM search_dead") == [(0,)]
 
 
 # ---------------------------------------------------------------------------

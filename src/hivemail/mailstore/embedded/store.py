@@ -85,8 +85,13 @@ user did not close cleanly (``data_dir/dirty``).
 Search index
 ------------
 SEARCH BODY / TEXT / SUBJECT / FROM / TO / CC / BCC / HEADER are answered
-from an FTS5 trigram index of each blob's folded text (``schema_002.sql``),
-built *after* delivery so that no text extraction or FTS insert sits on the
+from FTS5 trigram indexes of each blob's folded text (``schema_003.sql``):
+SUBJECT / FROM / TO / CC / BCC exactly from trigram positions; BODY, TEXT
+and other header fields from trigram presence, each candidate confirmed
+against the blob's compressed text kept beside the index (about 6 KB per
+message of ordinary mail, a quarter of version 2's; a rare word costs what
+it finds, ~0.4 ms, and a word in every message ~20 us per message, for
+the confirmation). The index is built *after* delivery so that no text extraction or FTS insert sits on the
 acknowledged path: a background task (:meth:`_index_loop`) wakes after
 deliveries (and every ``INDEX_POLL`` seconds, for other processes'), waits
 until the writer queue is empty, extracts the text of up to
@@ -98,7 +103,9 @@ server workers never extract the same blob twice, and a process that dies
 mid-round has committed nothing and holds nothing. :meth:`search_text`
 answers for indexed blobs from the index and names the messages whose blob
 is not indexed yet, which the caller evaluates the old way: the answer is
-always exact. Deleted blobs' rows are removed lazily (``search_dead``).
+always exact. Deleted blobs' rows are removed lazily (``search_dead``),
+by giving the contentless FTS5 tables the text that was inserted
+(``search_doc`` keeps it; SQLite 3.40 has no ``contentless_delete``).
 """
 
 from __future__ import annotations
@@ -117,6 +124,7 @@ import re
 import sqlite3
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,9 +151,9 @@ from hivemail.mailstore.types import (
     Recipient,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Scripts that take the index from version n-1 to n (schema.sql makes 1).
-_MIGRATIONS = {2: "schema_002.sql"}
+_MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql"}
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
 READERS = 3
@@ -158,7 +166,7 @@ PINS_DIR = "pins"
 WRITE_LOCK = "write.lock"
 # Held (flock) by the one process that is indexing: see "Search index".
 INDEX_LOCK = "index.lock"
-# Blobs indexed per write job: each costs ~3 ms of writer time (FTS5
+# Blobs indexed per write job: each costs ~1 ms of writer time (FTS5
 # tokenizing), so a job holds the writer for a few tens of ms at most.
 INDEX_BATCH = 16
 # Seconds the indexer waits after a delivery before it starts (a burst of
@@ -285,7 +293,31 @@ def _chunks(seq: Sequence[int]) -> Iterable[Sequence[int]]:
 
 
 def _temp(exc: BaseException) -> MailError:
+    if _out_of_space(exc):
+        return _no_space(exc)
     return MailError(ErrorKind.TEMP, f"storage busy or failing: {exc}")
+
+
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_SPACE_ERRNOS
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _no_space(exc: BaseException) -> MailError:
+    """A full disk (or filesystem quota), from a message file or from SQLite
+    (SQLITE_FULL): a temporary failure whose ``__cause__`` is an
+    ``OSError(ENOSPC)``.  That cause is the protocol-neutral mark the
+    protocol mappings look for (``imap/errors.py``: NO [OVERQUOTA];
+    ``lmtp``: 452 4.3.1; ``pop3/errors.py``: -ERR [SYS/TEMP]).  Nothing
+    half-written stays behind: ``BlobFiles`` unlinks its temporary file and
+    SQLite rolls the transaction back."""
+    error = MailError(ErrorKind.TEMP, "not enough disk space")
+    error.__cause__ = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, str(exc))
+    return error
 
 
 # ---------------------------------------------------------------------------
@@ -639,8 +671,8 @@ class EmbeddedStore:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    if isinstance(exc, sqlite3.OperationalError):
-                        exc = _temp(exc)
+                    if isinstance(exc, (sqlite3.OperationalError, OSError)):
+                        exc = _temp(exc)  # OSError: blobs.ensure() on a full disk
                     results.append((job.future, False, exc))
                     continue
                 conn.execute("RELEASE job")
@@ -655,7 +687,7 @@ class EmbeddedStore:
             except sqlite3.Error:
                 pass
             self._gc_pending = True
-            error = _temp(exc) if isinstance(exc, sqlite3.Error) else exc
+            error = _temp(exc) if isinstance(exc, (sqlite3.Error, OSError)) else exc
             self._post([(job.future, False, error) for job in batch])
             return
         self._gc_pending = unreferenced
@@ -1006,6 +1038,8 @@ class EmbeddedStore:
         try:
             return await self._loop.run_in_executor(self._io, self.blobs.put, bytes(raw))
         except OSError as exc:
+            if _out_of_space(exc):
+                raise _no_space(exc) from exc
             raise MailError(ErrorKind.TEMP, f"cannot write message file: {exc}") from exc
 
     def _tx_deliver(self, conn: sqlite3.Connection, ctx: _Ctx, blob_id: str, raw: bytes,
@@ -1154,8 +1188,9 @@ class EmbeddedStore:
             done += await self._write(_tx_index, docs)
         return done
 
-    def _extract(self, rows: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, ...]]]:
-        """(blob id, folded column texts) for each blob whose file is readable."""
+    def _extract(self, rows: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, ...], bytes, bytes]]:
+        """(blob id, folded column texts, compressed header texts, compressed
+        body text) for each blob whose file is readable."""
         docs = []
         for blob_id, analysis in rows:
             try:
@@ -1163,7 +1198,8 @@ class EmbeddedStore:
             except OSError:
                 self._index_skip.add(blob_id)  # check() reports it; never matches
                 continue
-            docs.append((blob_id, search_columns(analysis, raw)))
+            columns = search_columns(analysis, raw)
+            docs.append((blob_id, columns, *_compress_doc(columns)))
         return docs
 
     def _kick_indexer(self) -> None:
@@ -1286,6 +1322,20 @@ class EmbeddedStore:
                                          " WHERE append_modseq > modseq"))
         for row in conn.execute("PRAGMA foreign_key_check").fetchall():
             problem(f"foreign key violation: {row}")
+        # 5. the search index: a blob's doc exists; a doc belongs to a blob or
+        # is queued for deletion (its FTS5 rows go with its search_doc row).
+        for blob_id, doc in conn.execute(
+                "SELECT id, doc FROM blobs WHERE doc IS NOT NULL"
+                " AND doc NOT IN (SELECT doc FROM search_doc)").fetchall():
+            problem(f"blob {blob_id}: search doc {doc} missing",
+                    lambda b=blob_id: conn.execute("UPDATE blobs SET doc = NULL WHERE id = ?", (b,)),
+                    f"blob {blob_id}: marked unindexed (indexed again)")
+        for (doc,) in conn.execute(
+                "SELECT doc FROM search_doc WHERE doc NOT IN (SELECT doc FROM blobs WHERE doc IS NOT NULL)"
+                " AND doc NOT IN (SELECT doc FROM search_dead)").fetchall():
+            problem(f"search doc {doc}: no blob refers to it",
+                    lambda d=doc: conn.execute("INSERT INTO search_dead(doc) VALUES (?)", (d,)),
+                    f"search doc {doc}: queued for deletion")
         if repair:
             ctx.unreferenced = True
         return report
@@ -1792,15 +1842,24 @@ def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes
 
 # -- the search index (see "Search index" above) -----------------------------
 
-#: Header fields with a column of their own: HEADER / FROM / TO / CC / BCC /
-#: SUBJECT on them is answered by the index alone. Other fields are looked
-#: for in ``hdr`` (every "Name: value" line) and the candidates confirmed
-#: against the stored analysis.
+#: Header fields with a column of their own in ``search_fields``: HEADER /
+#: FROM / TO / CC / BCC / SUBJECT on them is answered by the index alone.
+#: Other fields are looked for in ``search_hdr`` (every "Name: value" line)
+#: and the candidates confirmed against the stored analysis.
 _HEADER_COLUMNS = {"subject": "h_subject", "from": "h_from", "to": "h_to", "cc": "h_cc", "bcc": "h_bcc"}
 _COLUMNS = ("hdr", "body", *_HEADER_COLUMNS.values())
 # Characters the index stores as U+FFFD (SQLite cannot bind lone surrogates;
 # NUL is not text). ``search.indexable`` keeps needles with them off the index.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Blobs found above which search_text maps them to UIDs by one scan of the
+# mailbox rather than one index lookup each.
+_LOOKUP_MAX = 2000
+# Separates the texts compressed together in search_doc.hz (none holds a NUL).
+_SEP = b"\x00"
+_FIELDS_INSERT = (f"INSERT INTO search_fields(rowid, {', '.join(_HEADER_COLUMNS.values())})"
+                  f" VALUES (?, {', '.join('?' * len(_HEADER_COLUMNS))})")
+_FIELDS_DELETE = (f"INSERT INTO search_fields(search_fields, rowid, {', '.join(_HEADER_COLUMNS.values())})"
+                  f" VALUES ('delete', ?, {', '.join('?' * len(_HEADER_COLUMNS))})")
 
 
 def _storable(text: str) -> str:
@@ -1820,7 +1879,7 @@ def _parse_analysis(blob: bytes) -> Any:
 
 
 def search_columns(analysis: bytes, raw: bytes) -> tuple[str, ...]:
-    """The folded texts of a blob's ``search_text`` row, in ``_COLUMNS`` order."""
+    """The folded texts of a blob's index rows, in ``_COLUMNS`` order."""
     a = _parse_analysis(analysis)
     if a is None:
         return ("",) * len(_COLUMNS)
@@ -1829,52 +1888,125 @@ def search_columns(analysis: bytes, raw: bytes) -> tuple[str, ...]:
     return tuple(_storable(fold(t)) for t in texts)
 
 
-def _fts_term(key: TextKey) -> tuple[str, str | None, str]:
-    """-> (FTS5 query, header field to confirm candidates against or None
-    when the index answers exactly, folded needle)."""
+def _compress_doc(columns: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """search_doc's (hz, bz) for ``search_columns``' texts."""
+    hdr, body, *fields = columns
+    return (zlib.compress(_SEP.join(t.encode() for t in (hdr, *fields))),
+            zlib.compress(body.encode()))
+
+
+def _decompress_doc(hz: bytes, bz: bytes) -> tuple[str, ...]:
+    """The inverse of :func:`_compress_doc`: the texts in ``_COLUMNS`` order."""
+    hdr, *fields = zlib.decompress(hz).split(_SEP)
+    return (hdr.decode(), zlib.decompress(bz).decode(), *(f.decode() for f in fields))
+
+
+# What a term is looked up in: the exact field index, or candidates from
+# trigram presence in the header lines / the body (confirmed against search_doc).
+FIELDS, HDR, BODY_TEXT, TEXT = "fields", "hdr", "body", "text"
+
+
+@dataclass(frozen=True)
+class _Term:
+    kind: str                 # FIELDS | HDR | BODY_TEXT | TEXT
+    match: str                # the FTS5 query
+    needle: str               # folded
+    field_name: str | None    # HDR: the field to confirm candidates against (analysis)
+
+
+def _trigrams(needle: str) -> str:
+    """An FTS5 query: every distinct trigram of ``needle`` present."""
+    seen: list[str] = []
+    for i in range(len(needle) - 2):
+        gram = needle[i : i + 3]
+        if gram not in seen:
+            seen.append(gram)
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in seen)
+
+
+def _fts_term(key: TextKey) -> _Term:
     needle = fold(key.text)
-    phrase = '"' + needle.replace('"', '""') + '"'
     if isinstance(key, Body):
-        return "body : " + phrase, None, needle
+        return _Term(BODY_TEXT, _trigrams(needle), needle, None)
     if isinstance(key, Header):
         column = _HEADER_COLUMNS.get(key.name)
         # A field given twice is stored as its values joined by newlines: a
         # needle with a newline could match across two values; confirm it.
         if column is not None and "\n" not in needle:
-            return f"{column} : " + phrase, None, needle
-        return "hdr : " + phrase, key.name, needle
-    return "{hdr body} : " + phrase, None, needle
+            return _Term(FIELDS, f"{column} : " + '"' + needle.replace('"', '""') + '"', needle, None)
+        return _Term(HDR, _trigrams(needle), needle, key.name)
+    return _Term(TEXT, _trigrams(needle), needle, None)
 
 
-def _r_search_text(conn: sqlite3.Connection, mailbox_id: int,
-                   terms: list[tuple[str, str | None, str]]) -> TextMatches:
-    conn.execute("BEGIN")
-    per_term: list[set[str]] = []
-    for match, field_name, needle in terms:
-        rows = conn.execute("SELECT b.id, b.analysis FROM search_text s JOIN blobs b ON b.doc = s.rowid"
-                            " WHERE search_text MATCH ?" if field_name else
-                            "SELECT b.id FROM search_text s JOIN blobs b ON b.doc = s.rowid"
-                            " WHERE search_text MATCH ?", (match,))
-        if field_name is None:
-            per_term.append({r[0] for r in rows})
+def _candidates(conn: sqlite3.Connection, table: str, column: str, term: _Term,
+                known: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    """Blobs whose text in ``table`` (search_hdr / search_body) contains the
+    needle: trigram presence, confirmed against search_doc.``column``
+    (not needed for a needle of one trigram), except blobs in ``known``."""
+    if len(term.needle) == 3:
+        return {r[0] for r in conn.execute(
+            f"SELECT b.id FROM {table} s JOIN blobs b ON b.doc = s.rowid WHERE {table} MATCH ?",
+            (term.match,))}
+    needle = term.needle.encode()
+    found = set()
+    # UTF-8 is self-synchronising: a byte substring of valid UTF-8 is a
+    # character substring, so the decoded text is never built.
+    for blob_id, z in conn.execute(
+            f"SELECT b.id, d.{column} FROM {table} s JOIN blobs b ON b.doc = s.rowid"
+            f" JOIN search_doc d ON d.doc = s.rowid WHERE {table} MATCH ?", (term.match,)):
+        if blob_id in known:
             continue
-        found = set()
-        for blob_id, analysis in rows:
-            a = _parse_analysis(analysis)
-            if a is not None and any(needle in fold(v) for v in a.header_values(field_name)):
-                found.add(blob_id)
-        per_term.append(found)
+        text = zlib.decompress(z)
+        if column == "hz":
+            text = text.split(_SEP, 1)[0]
+        if needle in text:
+            found.add(blob_id)
+    return found
+
+
+def _term_blobs(conn: sqlite3.Connection, term: _Term) -> set[str]:
+    if term.kind == FIELDS:
+        return {r[0] for r in conn.execute(
+            "SELECT b.id FROM search_fields s JOIN blobs b ON b.doc = s.rowid WHERE search_fields MATCH ?",
+            (term.match,))}
+    if term.kind == BODY_TEXT:
+        return _candidates(conn, "search_body", "bz", term)
+    if term.kind == TEXT:
+        # The header lines first: they are short, and a blob they match
+        # needs no look at its body.
+        in_header = _candidates(conn, "search_hdr", "hz", term)
+        return in_header | _candidates(conn, "search_body", "bz", term, in_header)
+    found = set()
+    for blob_id, analysis in conn.execute(
+            "SELECT b.id, b.analysis FROM search_hdr s JOIN blobs b ON b.doc = s.rowid"
+            " WHERE search_hdr MATCH ?", (term.match,)):
+        a = _parse_analysis(analysis)
+        if a is not None and any(term.needle in fold(v) for v in a.header_values(term.field_name)):
+            found.add(blob_id)
+    return found
+
+
+def _r_search_text(conn: sqlite3.Connection, mailbox_id: int, terms: list[_Term]) -> TextMatches:
+    conn.execute("BEGIN")
+    per_term = [_term_blobs(conn, term) for term in terms]
     pending = {r[0] for r in conn.execute("SELECT id FROM blobs INDEXED BY blobs_unindexed"
                                           " WHERE doc IS NULL")}
     wanted = set(pending).union(*per_term)
     hits: list[set[int]] = [set() for _ in terms]
     unindexed: set[int] = set()
     if wanted:
-        # messages has no index on blob_id (see schema.sql): one scan of the
-        # mailbox's rows maps every blob found to its UIDs.
-        for uid, blob_id in conn.execute(
-                "SELECT uid, blob_id FROM messages WHERE mailbox_id = ?"
-                " AND blob_id IN (SELECT value FROM json_each(?))", (mailbox_id, json.dumps(list(wanted)))):
+        # Few blobs (a rare word): looked up by blob (messages_blob), so the
+        # cost follows the hits, not the mailbox; many: one scan of the
+        # mailbox's rows is cheaper than that many lookups.
+        rows = conn.execute(
+            "SELECT m.uid, m.blob_id FROM json_each(?) j"
+            " JOIN messages m INDEXED BY messages_blob ON m.blob_id = j.value WHERE m.mailbox_id = ?"
+            if len(wanted) <= _LOOKUP_MAX else
+            "SELECT uid, blob_id FROM messages WHERE mailbox_id = ?"
+            " AND blob_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(wanted)), mailbox_id) if len(wanted) <= _LOOKUP_MAX else
+            (mailbox_id, json.dumps(list(wanted))))
+        for uid, blob_id in rows:
             if blob_id in pending:
                 unindexed.add(uid)
                 continue
@@ -1890,25 +2022,48 @@ def _r_unindexed(conn: sqlite3.Connection, n: int, skip: frozenset[str]) -> list
     return [(blob_id, bytes(analysis)) for blob_id, analysis in rows if blob_id not in skip][:n]
 
 
-def _tx_index(conn: sqlite3.Connection, ctx: _Ctx, docs: list[tuple[str, tuple[str, ...]]]) -> int:
+def _tx_index(conn: sqlite3.Connection, ctx: _Ctx,
+              docs: list[tuple[str, tuple[str, ...], bytes, bytes]]) -> int:
     """Insert the rows of blobs still present and still unindexed (another
     process, or garbage collection, may have come first)."""
     done = 0
-    for blob_id, columns in docs:
+    for blob_id, columns, hz, bz in docs:
         row = conn.execute("SELECT doc FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None or row[0] is not None:
             continue
-        cur = conn.execute(f"INSERT INTO search_text({', '.join(_COLUMNS)})"
-                           f" VALUES ({', '.join('?' * len(_COLUMNS))})", columns)
-        conn.execute("UPDATE blobs SET doc = ? WHERE id = ?", (cur.lastrowid, blob_id))
+        # AUTOINCREMENT: a doc number is never used twice, so FTS5 rows
+        # left behind (a dead doc not deleted yet, or one whose text was
+        # damaged) can never be taken for a new blob's.
+        doc = conn.execute("INSERT INTO search_doc(hz, bz) VALUES (?, ?)", (hz, bz)).lastrowid
+        conn.execute(_FIELDS_INSERT, (doc, *columns[2:]))
+        conn.execute("INSERT INTO search_hdr(rowid, t) VALUES (?, ?)", (doc, columns[0]))
+        conn.execute("INSERT INTO search_body(rowid, t) VALUES (?, ?)", (doc, columns[1]))
+        conn.execute("UPDATE blobs SET doc = ? WHERE id = ?", (doc, blob_id))
         done += 1
     return done
 
 
+def _drop_doc(conn: sqlite3.Connection, doc: int) -> None:
+    """Delete a doc's rows: contentless FTS5 tables are given the text that
+    was inserted (search_doc keeps it)."""
+    row = conn.execute("SELECT hz, bz FROM search_doc WHERE doc = ?", (doc,)).fetchone()
+    if row is None:
+        return
+    try:
+        hdr, body, *fields = _decompress_doc(row[0], row[1])
+    except (zlib.error, UnicodeDecodeError, ValueError):
+        fields = None  # damaged: its FTS5 rows stay, unreachable (no blob has this doc)
+    if fields is not None and len(fields) == len(_HEADER_COLUMNS):
+        conn.execute(_FIELDS_DELETE, (doc, *fields))
+        conn.execute("INSERT INTO search_hdr(search_hdr, rowid, t) VALUES ('delete', ?, ?)", (doc, hdr))
+        conn.execute("INSERT INTO search_body(search_body, rowid, t) VALUES ('delete', ?, ?)", (doc, body))
+    conn.execute("DELETE FROM search_doc WHERE doc = ?", (doc,))
+
+
 def _tx_drop_dead(conn: sqlite3.Connection, ctx: _Ctx, n: int) -> bool:
-    """Delete up to ``n`` rows of deleted blobs; True if more may remain."""
+    """Delete up to ``n`` docs of deleted blobs; True if more may remain."""
     rows = conn.execute("SELECT doc FROM search_dead LIMIT ?", (n,)).fetchall()
     for (doc,) in rows:
-        conn.execute("DELETE FROM search_text WHERE rowid = ?", (doc,))
+        _drop_doc(conn, doc)
     conn.executemany("DELETE FROM search_dead WHERE doc = ?", rows)
     return len(rows) == n
