@@ -9,15 +9,17 @@ import ctypes
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hivemail.config import Config, parse_hostport
 from hivemail.mailstore import MailStore
-from hivemail.net.listeners import ConnectionLimits, Endpoint, Handler, Listener
-from hivemail.net.tls import ensure_self_signed, server_context
-from hivemail.shared_state import SharedState
+from hivemail.net import logcontext
+from hivemail.net.listeners import ClientTimeouts, ConnectionLimits, Endpoint, Handler, Listener
+from hivemail.net.tls import ensure_self_signed, reload_cert, server_context
+from hivemail.shared_state import FailureFiles, SharedState
 
 log = logging.getLogger("hivemail")
 
@@ -31,11 +33,28 @@ def open_store(config: Config, index: bool = False) -> MailStore:
     return EmbeddedStore(Path(config.data_dir), background_index=index)
 
 
-def tls_context(config: Config):
+def tls_files(config: Config) -> tuple[Path, Path]:
     if config.tls.cert and config.tls.key:
-        return server_context(Path(config.tls.cert), Path(config.tls.key))
-    cert, key = ensure_self_signed(Path(config.data_dir), config.hostname)
-    return server_context(cert, key)
+        return Path(config.tls.cert), Path(config.tls.key)
+    return ensure_self_signed(Path(config.data_dir), config.hostname)
+
+
+def tls_context(config: Config):
+    return server_context(*tls_files(config))
+
+
+def reload_tls(config: Config, ctx, quiet: bool = False) -> None:
+    """SIGHUP: load the certificate and key files again into ``ctx``, the
+    context every listener and STARTTLS of this process uses. A file that
+    cannot be used is logged and the old certificate stays."""
+    try:
+        cert, key = tls_files(config)
+        reload_cert(ctx, cert, key)
+    except (OSError, ssl.SSLError) as e:
+        log.error("TLS certificate not reloaded, keeping the old one: %s", e)
+    else:
+        if not quiet:
+            log.info("TLS certificate reloaded from %s", cert)
 
 
 LISTENERS = (  # name, implicit TLS
@@ -60,6 +79,7 @@ def build_listeners(
     config: Config, store: MailStore, endpoints: list[Endpoint], tls, workers: int = 1
 ) -> list[Listener]:
     from hivemail.auth.directory import Authenticator
+    from hivemail.auth.throttle import Throttle, ThrottlePolicy
     from hivemail.imap import session as imap_session
     from hivemail.imap.mailbox_cache import MailboxCache
     from hivemail.imap.recent import RecentTracker
@@ -69,9 +89,16 @@ def build_listeners(
     # Each worker admits its share of the configured connection limits.
     share = lambda n: -(-n // workers)  # noqa: E731 - ceiling division
     limits = ConnectionLimits(share(config.limits.max_connections), share(config.limits.max_connections_per_ip))
+    timeouts = ClientTimeouts(
+        command=config.limits.command_timeout,
+        command_min_rate=config.limits.command_min_rate,
+        send=config.limits.send_timeout,
+    )
     shared = SharedState(config.data_dir)
-    # One Authenticator: failed logins over IMAP and POP3 slow down together.
-    auth = Authenticator(store, config.auth.failure_delay)
+    # One Authenticator: failed logins over IMAP and POP3 count together,
+    # and in every worker process (the counters are files in run/).
+    throttle = Throttle(ThrottlePolicy.from_config(config.auth), FailureFiles(shared))
+    auth = Authenticator(store, config.auth.failure_delay, throttle=throttle)
     imap = imap_session.Services(store, config, auth, tls, RecentTracker(shared), MailboxCache(store))
     pop3 = pop3_session.Pop3Service(store, auth, config, tls, shared)
     smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
@@ -88,7 +115,7 @@ def build_listeners(
     listeners = []
     for ep in endpoints:
         handler, refusal = protocols[ep.name]
-        listeners.append(Listener(ep, handler, limits, refusal, tls if ep.implicit_tls else None))
+        listeners.append(Listener(ep, handler, limits, refusal, tls if ep.implicit_tls else None, timeouts))
     return listeners
 
 
@@ -104,10 +131,18 @@ def _stop_event() -> asyncio.Event:
 async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1) -> None:
     """One worker: serve the endpoints until SIGTERM or SIGINT, then close
     every session cleanly (BYE, 421, -ERR). A lone worker also indexes."""
+    logcontext.install()
     store = open_store(config, index=workers == 1)
     await store.open()
     listeners = build_listeners(config, store, endpoints, tls, workers)
     stop = _stop_event()
+    if tls is not None:
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_tls, config, tls)
+        # A SIGHUP that came while this worker was starting was ignored, and
+        # the context it was forked with may predate the supervisor's reload:
+        # load the files once now that the handler is in place.
+        reload_tls(config, tls, quiet=True)
     try:
         for listener in listeners:
             await listener.start()
@@ -158,6 +193,10 @@ def run(config: Config, ready: Callable[[list[Endpoint]], None] | None = None) -
     reach other workers' IDLE sessions through the store's change polling);
     what else they share lives in ``SharedState``.
     """
+    # SIGHUP reloads the TLS certificate (Supervisor, serve); until those
+    # handlers are in place it must not end the server (its default action).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    logcontext.install()
     # Made (or loaded) at every start, even with no implicit-TLS listener:
     # STARTTLS/STLS need it, and a fresh install should have its
     # certificate from the first start.
@@ -181,7 +220,9 @@ class _Stop(Exception):
 
 class Supervisor:
     """Forks the workers, restarts one that dies, and stops them all on
-    SIGTERM/SIGINT (waiting for their goodbyes, then SIGKILL after a grace)."""
+    SIGTERM/SIGINT (waiting for their goodbyes, then SIGKILL after a grace).
+    SIGHUP reloads the TLS certificate here (for children forked later) and
+    is passed on to every child; workers reload their own copy."""
 
     GRACE = 15.0
 
@@ -200,6 +241,9 @@ class Supervisor:
                 _die_with_parent()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
+                # A worker's serve() handles SIGHUP once its loop runs; until
+                # then (and in the indexer) a reload must not kill the child.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 if role == "indexer":
                     os.nice(10)
                     _run_loop(index_forever(self.config))
@@ -217,8 +261,16 @@ class Supervisor:
         def stop(signum, frame):
             raise _Stop
 
+        def hangup(signum, frame):
+            if self.tls is not None:
+                reload_tls(self.config, self.tls)
+            for pid in list(self.children):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hangup)
         try:
             for _ in range(self.workers):
                 self.spawn()
@@ -234,8 +286,8 @@ class Supervisor:
                     time.sleep(1.0)  # a child that dies at once must not spin
                 self.spawn(role)
         except _Stop:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
             self.stop_all()
 
     def stop_all(self) -> None:

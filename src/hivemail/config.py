@@ -57,6 +57,16 @@ class LimitsConfig:
     # Seconds a connection may stay silent: RFC 5321 4.5.3.2.7 asks for 5
     # minutes in SMTP; we use the same for LMTP.
     smtp_idle_timeout: float = 300.0
+    # Seconds a client may take over one command (IMAP, POP3, SMTP, LMTP),
+    # from its first byte to the server's answer, plus one second for each
+    # command_min_rate bytes it sent: a client sending a byte a second is
+    # dropped; a big APPEND or DATA on a slow link is not. Postfix's
+    # smtpd_per_record_deadline is the precedent. 0 turns it off.
+    command_timeout: float = 60.0
+    command_min_rate: int = 1024
+    # Seconds the server waits for a client that reads nothing of what it
+    # is sent before dropping it (no progress at all in that time).
+    send_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,25 @@ class AuthConfig:
     # webmail on the same host). Tests turn it off to see LOGINDISABLED.
     loopback_is_secure: bool = True
     # Seconds to wait before answering a failed login; doubles with each
-    # recent failure from the same address, up to 8 times.
+    # recent failure from the same address (or for the same account from
+    # it), up to failure_delay_max. Dovecot's auth penalty: 2, 4, 8, 15 s.
     failure_delay: float = 2.0
+    failure_delay_max: float = 15.0
     # Failed logins on one connection before it is closed.
     max_failures_per_connection: int = 3
+    # Failures are counted over this many seconds (a count starts over
+    # once its first failure is this old).
+    failure_window: float = 600.0
+    # Over these counts, logins are refused for lockout_time seconds with
+    # a "try later" answer (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP]),
+    # without checking the password: from one client address (IPv6: its
+    # /48, as Dovecot); for one account from one address; and for one
+    # account from everywhere, which then refuses only the addresses that
+    # have failed on it, so its owner can still log in (auth/throttle.py).
+    max_failures_per_ip: int = 30
+    max_failures_per_account_ip: int = 5
+    max_failures_per_account: int = 100
+    lockout_time: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ class DeliverySession:
         )
         self.helo = ""
         self.txn = Transaction()
-        self.session_id = delivery.new_session_id()
+        # The id of the session's log lines goes into Received: too, so a
+        # message can be traced to the log of its delivery.
+        self.session_id = conn.session_id or delivery.new_session_id()
 
     async def run(self) -> None:
         self.proto.start()
@@ -84,7 +86,9 @@ class DeliverySession:
             if data is None or self.conn.closing.is_set():
                 # RFC 5321 4.5.3.2.7 lets a server close an idle connection;
                 # 421 says why (3.8), as at shutdown.
-                if data is None:
+                if data is None and self.conn.command_timed_out:
+                    self.proto.close(Reply(421, "4.4.2", f"{self.config.hostname} command took too long, closing"))
+                elif data is None:
                     self.proto.close(Reply(421, "4.4.2", f"{self.config.hostname} idle too long, closing"))
                 else:
                     self.proto.close(Reply(421, "4.3.2", f"{self.config.hostname} shutting down"))
@@ -151,6 +155,8 @@ class DeliverySession:
                 return Reply(552, "5.2.2", f"<{address}> Mailbox full")
             case ErrorKind.TOO_BIG:
                 return Reply(552, "5.3.4", f"<{address}> Message too big")
+            case ErrorKind.TEMP if delivery.out_of_space(result):
+                return Reply(452, "4.3.1", f"<{address}> Insufficient system storage, try again later")
             case _:
                 return Reply(451, "4.3.0", f"<{address}> Temporary failure, try again later")
 

@@ -12,11 +12,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from hivemail.net import logcontext
+from hivemail.net.logcontext import SessionLog
 
 log = logging.getLogger("hivemail.net")
 
@@ -34,23 +38,66 @@ class Connection:
     # Set by the listener at shutdown (see shut()), so that a session whose
     # read returns b"" can tell shutdown from EOF and say BYE / 421 first.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    timeouts: ClientTimeouts = field(default_factory=lambda: ClientTimeouts())
+    # What log lines of this session carry (net/logcontext.py).
+    log: SessionLog | None = None
+    # The command being received: when its first byte came (None: no
+    # command under way) and how many bytes of it have come since.
+    _command_start: float | None = field(default=None, init=False)
+    _command_bytes: int = field(default=0, init=False)
+    # read() returned None because a command took too long, not for silence.
+    command_timed_out: bool = field(default=False, init=False)
 
     @property
     def is_loopback(self) -> bool:
         return self.peer_ip.startswith("127.") or self.peer_ip in ("::1", "::ffff:127.0.0.1")
 
+    @property
+    def session_id(self) -> str:
+        return self.log.session_id if self.log is not None else ""
+
+    def _command_allowance(self, now: float) -> float | None:
+        """Seconds left for the command under way (None: no limit now)."""
+        t = self.timeouts
+        if self._command_start is None or t.command <= 0:
+            return None
+        rate_credit = self._command_bytes / t.command_min_rate if t.command_min_rate > 0 else 0.0
+        return self._command_start + t.command + rate_credit - now
+
     async def read(self, limit: int = 262144, timeout: float | None = None) -> bytes | None:
         """Next chunk; b"" at EOF or when the server is closing (``closing``
-        tells which); None when ``timeout`` seconds pass in silence."""
+        tells which); None when ``timeout`` seconds pass in silence, or when
+        a command has taken too long (``command_timed_out`` tells which).
+
+        The command deadline (``ClientTimeouts.command``) runs from the
+        first byte received after the server last wrote something to the
+        next write: every command the protocols know ends in a reply, so a
+        write marks the end of one. This needs nothing from the protocol
+        cores, and bounds a client that sends a command one byte a second,
+        which the silence timeout never would."""
         if self.closing.is_set():
             return b""
+        loop = asyncio.get_running_loop()
+        allowance = self._command_allowance(loop.time())
+        if allowance is not None:
+            if allowance <= 0:
+                self.command_timed_out = True
+                return None
+            timeout = allowance if timeout is None else min(timeout, allowance)
         try:
             async with asyncio.timeout(timeout):
-                return await self.reader.read(limit)
+                data = await self.reader.read(limit)
         except TimeoutError:
+            allowance = self._command_allowance(loop.time())
+            self.command_timed_out = allowance is not None and allowance <= 0
             return None
         except (ConnectionError, OSError):
             return b""
+        if data:
+            if self._command_start is None:
+                self._command_start = loop.time()
+            self._command_bytes += len(data)
+        return data
 
     def shut(self) -> None:
         """Ask the session to end: its pending read returns b"" at once."""
@@ -58,15 +105,41 @@ class Connection:
         self.reader.feed_eof()
 
     async def write(self, data: bytes) -> bool:
-        """Write and drain; False when the peer has gone."""
+        """Write and drain; False when the peer has gone, or has read
+        nothing of our output for ``ClientTimeouts.send`` seconds (the
+        caller ends the session, which closes the socket). Ends the command
+        under way (see :meth:`read`)."""
         if not data:
             return True
+        self._command_start = None
+        self._command_bytes = 0
         try:
             self.writer.write(data)
-            await self.writer.drain()
-            return True
+            return await self._drain()
         except (ConnectionError, OSError):
             return False
+
+    async def _drain(self) -> bool:
+        limit = self.timeouts.send
+        if limit <= 0:
+            await self.writer.drain()
+            return True
+        transport = self.writer.transport
+        before = transport.get_write_buffer_size()
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    await self.writer.drain()
+                return True
+            except TimeoutError:
+                # Slow is fine, stuck is not: wait again while the client
+                # takes something, give up when it took nothing.
+                now = transport.get_write_buffer_size()
+                if now >= before:
+                    log.info("client %s read nothing for %d s, dropping it", self.peer_ip, limit)
+                    transport.abort()
+                    return False
+                before = now
 
     async def sendfile(self, fd: int, offset: int, count: int, timeout: float | None = None) -> int:
         """Send ``count`` octets of the open file ``fd`` from ``offset`` with
@@ -142,6 +215,20 @@ class Connection:
 Handler = Callable[[Connection], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class ClientTimeouts:
+    """Per-connection limits on slow clients (``[limits]`` in the config).
+
+    ``command``: seconds a command may take to arrive, plus one second per
+    ``command_min_rate`` bytes of it (so a 50 MB APPEND on a slow link is
+    not cut, a byte a second is); 0 turns it off. ``send``: seconds
+    without any of our output being read before the client is dropped."""
+
+    command: float = 60.0
+    command_min_rate: int = 1024
+    send: float = 300.0
+
+
 class ConnectionLimits:
     """Counts live connections, in all and per client address."""
 
@@ -194,6 +281,7 @@ class Listener:
         limits: ConnectionLimits,
         refusal: bytes,
         tls_context: ssl.SSLContext | None = None,
+        timeouts: ClientTimeouts | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
@@ -201,6 +289,7 @@ class Listener:
         self.limits = limits
         self.refusal = refusal
         self.tls_context = tls_context
+        self.timeouts = timeouts or ClientTimeouts()
         self.server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task] = set()
@@ -221,7 +310,12 @@ class Listener:
                 await asyncio.wait_for(writer.drain(), 5)
                 writer.close()
             return
-        conn = Connection(reader, writer, ip, int(peer[1]), int(local[1]), self.tls_context is not None)
+        conn = Connection(reader, writer, ip, int(peer[1]), int(local[1]), self.tls_context is not None,
+                          timeouts=self.timeouts)
+        # This task serves only this connection: what it logs (and the
+        # tasks and threads it starts) carries the session's prefix.
+        conn.log = SessionLog(secrets.token_hex(8), self.name, ip)
+        logcontext.current.set(conn.log)
         self.connections.add(conn)
         task = asyncio.current_task()
         if task is not None:

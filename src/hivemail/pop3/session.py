@@ -21,11 +21,13 @@ in ``handlers.py``.  This module keeps what lives for the whole session:
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import ssl
 from dataclasses import dataclass, field
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
+from hivemail.auth.throttle import LoginRefused
 from hivemail.config import POP3_DELE_ACTIONS, Config
 from hivemail.mailstore import AccountInfo, ErrorKind, MailError, MailStore
 from hivemail.mailstore.types import FlagMode, MailboxInfo
@@ -75,6 +77,14 @@ class Pop3Service:
         # blob id -> "no line starts with '.'" (RETR may sendfile it).  Blob
         # ids are content addresses, so an answer never goes stale.
         self._dot_free: dict[str, bool] = {}
+
+    def for_connection(self, conn: Connection, on_login) -> Pop3Service:
+        """This service as one connection's handlers see it: the same store,
+        locks and caches (a shallow copy shares them), with the
+        authenticator bound to the connection (auth/throttle.py)."""
+        view = copy.copy(self)
+        view.auth = self.auth.for_connection(conn.peer_ip, on_login)  # type: ignore[assignment]
+        return view
 
     def dot_free(self, blob_id: str) -> bool | None:
         return self._dot_free.get(blob_id)
@@ -263,7 +273,7 @@ class Pop3Session:
     """One client connection.  ``run()`` returns when the connection is over."""
 
     def __init__(self, service: Pop3Service, conn: Connection) -> None:
-        self.service = service
+        self.service = service.for_connection(conn, self._logged_in_as)
         self.conn = conn
         self.store = service.store
         self.config = service.config
@@ -272,6 +282,21 @@ class Pop3Session:
         self.close_now = False      # a handler decided to end the connection
         self.start_tls = False      # +OK to STLS sent: handshake after the flush
         self.out = bytearray()      # responses not yet written (pipelined commands)
+
+    def _logged_in_as(self, account: str) -> None:
+        if self.conn.log is not None:
+            self.conn.log.account = account
+
+    def login_refused(self) -> Err:
+        """A limit refused a login without checking it: "try later" ([SYS/TEMP],
+        RFC 3206: temporary, so the client does not ask for a new password)."""
+        state = self.state
+        if isinstance(state, NotAuthenticated):
+            state.sasl = state.sasl_success = None
+            state.failures += 1
+            if state.failures >= self.config.auth.max_failures_per_connection:
+                self.close_now = True
+        return Err("Too many failed logins, try again later", SYS_TEMP)
 
     @property
     def plaintext_allowed(self) -> bool:
@@ -285,17 +310,22 @@ class Pop3Session:
             self.proto.send(Ok(f"{self.config.hostname} hivemail POP3 ready"))
             while True:
                 for event in self.proto.events():
+                    try:
+                        match event:
+                            case CommandReceived(command=command):
+                                response = await handlers.handle(self, command)
+                            case AuthResponse(data=data):
+                                response = await handlers.auth_response(self, data)
+                            case _:
+                                response = None
+                    except LoginRefused:
+                        response = self.login_refused()
                     match event:
-                        case CommandReceived(command=command):
-                            response = await handlers.handle(self, command)
-                        case AuthResponse(data=data):
-                            response = await handlers.auth_response(self, data)
                         case AuthAborted():
                             if isinstance(self.state, NotAuthenticated):
                                 self.state.sasl = self.state.sasl_success = None
-                            response = None
                         case _:  # CommandRejected, ConnectionClosed: the core answered
-                            response = None
+                            pass
                     if response is not None:
                         self.proto.send(response)
                     if self.close_now:
@@ -310,6 +340,10 @@ class Pop3Session:
                 if self.start_tls and not await self._start_tls():
                     return
                 data = await self.conn.read(timeout=self.config.pop3.idle_timeout)
+                if data is None and self.conn.command_timed_out:
+                    log.info("pop3: %s took too long over one command, closing", self.conn.peer_ip)
+                    await self.conn.write(b"-ERR [SYS/TEMP] Command took too long to arrive\r\n")
+                    return
                 if data is None:
                     # RFC 1939 section 3: on the autologout timer "the session does
                     # NOT enter the UPDATE state--the server should close the TCP
