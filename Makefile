@@ -40,14 +40,33 @@ test: deps-system $(VENV)/.stamp-test
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/pytest -q tests/unit tests/property
 
+# hivemail against a private Dovecot (installed by deps-system), one table,
+# written to bench/RESULTS.md; about 15 min. `make bench BENCH_ARGS=--quick`
+# for a short run that writes nothing (see bench/README.md).
 bench: deps-system $(VENV)/.stamp-test
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
+# Every `slow` test, long: the crash soak (tests/soak: SIGKILL under LMTP +
+# IMAP load, SOAK_SECONDS and at least SOAK_KILLS kills) and the consistency
+# checker (tests/consistency: CONSISTENCY_CLIENTS clients on one mailbox for
+# CONSISTENCY_SECONDS) run side by side; -rP prints their summary lines.
+# tests/soak/RESULTS.md records one run.
+SOAK_SECONDS ?= 630
+SOAK_KILLS ?= 110
+CONSISTENCY_SECONDS ?= 300
+CONSISTENCY_CLIENTS ?= 6
 soak: deps-system $(VENV)/.stamp-test
-	HIVEMAIL_SOAK=1 $(BIN)/pytest -q -m slow
+	HIVEMAIL_SOAK=1 HIVEMAIL_SOAK_SECONDS=$(SOAK_SECONDS) HIVEMAIL_SOAK_KILLS=$(SOAK_KILLS) \
+	HIVEMAIL_CONSISTENCY_SECONDS=$(CONSISTENCY_SECONDS) HIVEMAIL_CONSISTENCY_CLIENTS=$(CONSISTENCY_CLIENTS) \
+	$(BIN)/pytest -q -m slow -n 2 --dist loadgroup -rP $(SOAK_ARGS)
 
+# Time-boxed fuzzing of the IMAP/POP3/SMTP/LMTP cores, MIME analysis and
+# modified UTF-7 (tests/fuzz): atheris if installed, else Hypothesis; the
+# last line is a summary. `make fuzz FUZZ_SECONDS=3600 FUZZ_ENGINE=hypothesis`.
+FUZZ_SECONDS ?= 300
+FUZZ_ENGINE  ?= auto
 fuzz: $(VENV)/.stamp-test
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/property
+	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS) --engine $(FUZZ_ENGINE)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

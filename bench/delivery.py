@@ -47,7 +47,6 @@ from bench.servers import (  # noqa: E402
     DovecotServer,
     HivemailServer,
     ServerError,
-    dovecot_version,
 )
 
 KIB = 1024
@@ -55,6 +54,7 @@ MIB = 1024 * 1024
 SENDER = "bench-sender@example.test"
 PASSWORD = "bench-password"
 SOCKET_TIMEOUT = 60.0  # a hung server fails the case instead of the run
+HOST = "127.0.0.1"  # --host
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +189,7 @@ def _worker(port: int, rcpt: str, source: MessageSource, shared: _Shared,
             ready: threading.Barrier) -> None:
     conn: smtplib.LMTP | None = None
     try:
-        conn = smtplib.LMTP("127.0.0.1", port, timeout=SOCKET_TIMEOUT)
+        conn = smtplib.LMTP(HOST, port, timeout=SOCKET_TIMEOUT)
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _check(conn.ehlo(), (250,), "LHLO")
     except Exception as exc:  # noqa: BLE001 - reported, not raised
@@ -356,6 +356,41 @@ def format_report(results: list[Result], cases: list[Case], unavailable: dict[st
     return "\n".join(out)
 
 
+def run_external(args: argparse.Namespace) -> int:
+    """The cases against an already running server (--host/--port)."""
+    global HOST
+    from bench.harness import ExternalServer
+
+    HOST = args.host or "127.0.0.1"
+    server = ExternalServer(args.name, HOST, args.port or 24, args.pid)
+    cases = build_cases(args)
+    info = machine_info(args.workdir)
+    results = []
+    for i, case in enumerate(cases):
+        rcpts = [args.user] * case.conns if args.user else recipients(i, case, args.same_mailbox)
+        print(f"{args.name}: {case.name} ...", file=sys.stderr, flush=True)
+        results.append(run_case(server, args.name, case, MessageSource(case, i), rcpts))
+    print(format_report(results, cases, {}, info, {args.name: server.describe()}))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "benchmark": "delivery", "machine": info,
+            "results": [dict(dataclasses.asdict(r), msgs_per_s=r.msgs_per_s) for r in results]},
+            indent=2) + "\n")
+    return 0 if any(r.delivered for r in results) else 1
+
+
+def summary_rows(results: list[Result], cases: list[Case]) -> list[dict]:
+    """Rows for run_all.py's one table: msgs/s per case, target ratio 1.0."""
+    by = {(r.server, r.case): r for r in results}
+    rows = []
+    for case in cases:
+        d, h = by.get(("dovecot", case.name)), by.get(("hivemail", case.name))
+        rows.append({"workload": f"LMTP delivery {case.name}", "measure": "msgs/s", "better": "higher",
+                     "dovecot": d.msgs_per_s if d and d.delivered else None,
+                     "hivemail": h.msgs_per_s if h and h.delivered else None, "target": 1.0})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -374,9 +409,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="parent of the servers' temporary directories")
     parser.add_argument("--keep", action="store_true", help="keep the servers' directories")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--dovecot-format", choices=("sdbox", "mdbox", "maildir"), default="sdbox",
+                        help="Dovecot mail storage (default sdbox, its recommended format)")
+    parser.add_argument("--dovecot-fsync", choices=("optimized", "always", "never"),
+                        default="optimized", help="Dovecot mail_fsync (default optimized, as shipped)")
+    parser.add_argument("--host", help="deliver to an already running LMTP server at this address")
+    parser.add_argument("--port", type=int, help="its LMTP port")
+    parser.add_argument("--user", help="recipient there (default: one per connection, "
+                                       "c<case>w<n>@example.test, which must exist)")
+    parser.add_argument("--pid", type=int, help="its pid, for CPU and memory figures")
+    parser.add_argument("--name", default="external", help="its label in the report")
     args = parser.parse_args(argv)
     # SIGTERM unwinds through the finally below, which stops the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.host or args.port:
+        return run_external(args)
 
     cases = build_cases(args)
     users = ["warmup@example.test"] + sorted({
@@ -385,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [args.only] if args.only else ["dovecot", "hivemail"]
     hivemail_cmd = args.hivemail_command.split() if args.hivemail_command else None
     factories = {
-        "dovecot": DovecotServer,
+        "dovecot": lambda **kw: DovecotServer(mail_format=args.dovecot_format,
+                                              mail_fsync=args.dovecot_fsync, **kw),
         # Only the listener this benchmark uses: IMAP and POP3 may not exist yet.
         "hivemail": lambda **kw: HivemailServer(command=hivemail_cmd, protocols=("lmtp",), **kw),
     }
@@ -406,9 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} is not available, not measured:\n{why}", file=sys.stderr, flush=True)
                 continue
             servers[name] = server
-            if name == "dovecot":
-                versions["Dovecot"] = (f"{dovecot_version()}, maildir, mail_fsync = always, "
-                                       f"passwd-file, stock process model")
+            versions[name] = server.describe()
         results: list[Result] = []
         for i, case in enumerate(cases):
             source = MessageSource(case, i)
@@ -435,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             "cases": [dataclasses.asdict(c) for c in cases],
             "results": [dict(dataclasses.asdict(r), msgs_per_s=r.msgs_per_s, mib_per_s=r.mib_per_s,
                              cpu_ms_per_msg=r.cpu_ms_per_msg) for r in results],
+            "summary": summary_rows(results, cases),
         }, indent=2) + "\n")
     return 0 if servers else 1
 

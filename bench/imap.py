@@ -2,22 +2,23 @@
 """IMAP on a large mailbox, Dovecot and hivemail side by side.
 
 One account per server holds one INBOX of ``--messages`` messages (100,000
-by default; 10,000 with ``--quick``): the same deterministic messages for
-both, 1.5-4 KiB each, realistic headers (Received, From with display names,
-some Cc, In-Reply-To/References, List-Id, RFC 2047 subjects), 15 %
-multipart/alternative, 30 % unseen, 8 % \\Flagged, some \\Answered, internal
-dates spread over a year.
+by default; 10,000 with ``--quick``) from ``bench/corpus.py``: the same
+messages for both, realistic headers, threads, 15 % multipart/alternative,
+``--attachment-rate`` (1 %) with base64 attachments up to 1 MiB, 30 %
+unseen, 8 % \\Flagged, internal dates over a year, and a rare word in 5
+messages.
 
 The mailboxes are populated without the servers' delivery path (LMTP at a
-few hundred messages/s would take minutes and is measured by delivery.py):
+few hundred messages/s would take minutes and is measured by delivery.py),
+by ``bench/populate.py``:
 
-* Dovecot: maildir files written straight into ``Maildir/cur`` (LF line
-  endings, ``,S=<size>,W=<vsize>:2,<flags>`` names, mtime = internal date,
-  owned by the mail uid).  Dovecot has no index for them yet, so its *first*
-  SELECT builds the index (maildir scan, dovecot-uidlist); it is reported
-  apart from the warm SELECTs.
-* hivemail: ``hivemail user add`` then, in this process before the server
-  starts, ``EmbeddedStore(data, fsync=False).deliver(...)`` with many
+* Dovecot: a maildir is written (LF line endings, ``S=``/``W=`` names,
+  mtime = internal date), then ``doveadm import`` copies it into the
+  configured format (sdbox by default; ``mail_fsync = never`` for the load
+  only).  With ``--dovecot-format maildir`` the files written *are* the
+  mailbox and Dovecot's first SELECT indexes them.
+* hivemail: ``hivemail user add``, then in this process before the server
+  starts ``EmbeddedStore(data, fsync=False).deliver(...)`` with many
   deliveries in flight (group commit), analysis by ``hivemail.mime.analyse``
   in worker processes; the store is closed and the server opens it
   normally (fsync on).  Skipping fsync only speeds up the load; the data
@@ -33,7 +34,11 @@ Measured per server, with a raw-socket client (send the command, read in
   and the bytes the server read (``rchar`` of its process tree from
   /proc/PID/io) during the FETCH are reported: reading the message files
   would show as hundreds of MiB;
-* a mixed load: ``--clients`` concurrent sessions (threads), each logged in
+* ``UID SEARCH BODY <rare word>`` (5 hits; without a full-text index
+  this reads every message) and ``UID SEARCH SUBJECT <common word>``:
+  first and median of ``--search-repeats`` warm ones;
+* a mixed load (``--clients 0`` skips it; run_all.py does, imap_mix.py
+  measures concurrency): ``--clients`` concurrent sessions (threads), each logged in
   once, then looping for ``--duration`` seconds over SELECT INBOX, FETCH a
   random range of 50 (UID FLAGS ENVELOPE), FETCH one BODY.PEEK[], STORE
   +FLAGS (\\Seen) on one, UID SEARCH UNSEEN, NOOP.  Every command is one
@@ -49,27 +54,21 @@ printed and the Dovecot figures are still reported.
 
     bench/imap.py [--quick] [--messages N] [--only dovecot|hivemail] [--json FILE]
                   [--clients 10] [--duration S] [--repeats N] [--cache DIR]
+                  [--host H --port P --user U --password PW]   # an already running server
 
-``--cache DIR`` keeps each freshly populated mail tree (Dovecot's maildir,
-hivemail's data directory) under DIR, keyed by server, message count and
-generator version, and later runs copy it (``cp -a``) instead of populating:
-every run still starts from the same unindexed/just-loaded state.  Delete
-DIR when hivemail's store format changes.
+``--cache DIR`` keeps each freshly populated mail tree (Dovecot's home,
+hivemail's data directory) under DIR, keyed by server, format and corpus
+parameters, and later runs copy it (``cp -a``) instead of populating.
+Delete DIR when hivemail's store format changes.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import dataclasses
-import datetime
-import json
-import multiprocessing
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -82,326 +81,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_info, markdown_table  # noqa: E402
-from bench.servers import (  # noqa: E402
-    REPO_ROOT,
-    DovecotServer,
-    HivemailServer,
-    ServerError,
-    dovecot_version,
-    process_tree,
-)
+from bench.corpus import RARE_WORD, SUBJECT_WORD, Corpus  # noqa: E402
+from bench.harness import add_server_options, external, make_server, server_names, write_json  # noqa: E402
+from bench.populate import cached, populate_dovecot, populate_hivemail  # noqa: E402
+from bench.servers import ServerError, process_tree  # noqa: E402
 
 MIB = 1024 * 1024
 USER = "big@example.test"
 PASSWORD = "bench-password"
 COMMAND_TIMEOUT = 300.0  # one command on a 100k mailbox; a hung server fails the phase
-GENERATOR_VERSION = 1  # bump when the messages change (cache key)
 
 # --------------------------------------------------------------------------
-# Messages
-
-_FIRST = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy",
-          "Mallory", "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter",
-          "Zoë", "José", "Björn", "Chloé", "Łukasz"]
-_LAST = ["Smith", "Jones", "Müller", "García", "Rossi", "Dubois", "Nowak", "Kowalski", "Tanaka",
-         "Olsen", "O'Brien", "Novák", "Silva", "Kim", "Ivanova", "Schmidt"]
-_DOMAINS = ["example.com", "example.org", "mail.example.net", "lists.example.org",
-            "corp.example.com", "example.test"]
-_LISTS = ["dev.lists.example.org", "announce.lists.example.org", "users.lists.example.org"]
-_WORDS = ("meeting report invoice build release review notes quarterly budget update draft "
-          "proposal schedule server outage patch holiday travel contract agenda summary "
-          "question answer follow-up reminder feedback design migration backup test").split()
-
-
-def _word_pool(rng: random.Random) -> list[str]:
-    return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10)))
-            for _ in range(800)]
-
-
-def _paragraphs(rng: random.Random, count: int) -> list[str]:
-    """*count* paragraphs of 3-9 lines of at most 72 characters."""
-    vocab = _word_pool(rng)
-    out = []
-    for _ in range(count):
-        lines = []
-        for _ in range(rng.randint(3, 9)):
-            words, width = [], 0
-            while True:
-                w = rng.choice(vocab)
-                if width + len(w) + 1 > 72:
-                    break
-                words.append(w)
-                width += len(w) + 1
-            lines.append(" ".join(words))
-        out.append("\r\n".join(lines))
-    return out
-
-
-def _address(rng: random.Random) -> tuple[str, str]:
-    first, last = rng.choice(_FIRST), rng.choice(_LAST)
-    local = (first + "." + last).lower().replace("'", "")
-    local = local.encode("ascii", "ignore").decode() or "user"
-    return f"{first} {last}", f"{local}@{rng.choice(_DOMAINS)}"
-
-
-def _display(name: str) -> str:
-    """A display name as a header needs it: RFC 2047 when not ASCII."""
-    try:
-        name.encode("ascii")
-    except UnicodeEncodeError:
-        import base64
-        return "=?UTF-8?B?" + base64.b64encode(name.encode()).decode() + "?="
-    return f'"{name}"' if "'" in name else name
-
-
-@dataclasses.dataclass(frozen=True)
-class Message:
-    raw: bytes  # CRLF
-    flags: tuple[str, ...]  # IMAP system flags
-    internal_date: float  # epoch seconds
-
-
-class MessageSource:
-    """Message *i* of the mailbox, deterministic from the seed; both servers
-    get the same bytes, flags and internal dates."""
-
-    BASE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
-
-    def __init__(self, count: int, seed: int = 4242) -> None:
-        self.count = count
-        self.seed = seed
-        self.paragraphs = _paragraphs(random.Random(seed), 300)
-
-    def message(self, i: int) -> Message:
-        rng = random.Random(self.seed * 1_000_003 + i)
-        sent = self.BASE + i * (365 * 86400 / max(self.count, 1)) + rng.randint(0, 200)
-        received = sent + rng.randint(1, 30)
-        from_name, from_addr = _address(rng)
-        to_name, to_addr = "Big Mailbox", USER
-        date = datetime.datetime.fromtimestamp(sent, datetime.timezone.utc)
-        rdate = datetime.datetime.fromtimestamp(received, datetime.timezone.utc)
-        subject = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 7))).capitalize()
-        if rng.random() < 0.1:
-            subject = "=?UTF-8?Q?R=C3=A9sum=C3=A9_?= " + subject
-        if rng.random() < 0.3:
-            subject = "Re: " + subject
-        h = [
-            f"Return-Path: <{from_addr}>",
-            f"Received: from mx{rng.randint(1, 9)}.{from_addr.split('@')[1]} "
-            f"(mx.{from_addr.split('@')[1]} [192.0.2.{rng.randint(1, 254)}])\r\n"
-            f"\tby mail.example.test with ESMTPS id {rng.getrandbits(48):012x}\r\n"
-            f"\tfor <{to_addr}>; {rdate.strftime('%a, %d %b %Y %H:%M:%S +0000')}",
-            f"Received: from [198.51.100.{rng.randint(1, 254)}] by mx.{from_addr.split('@')[1]}\r\n"
-            f"\twith ESMTPSA; {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}",
-            f"From: {_display(from_name)} <{from_addr}>",
-            f"To: {to_name} <{to_addr}>",
-        ]
-        if rng.random() < 0.25:
-            cc = [_address(rng) for _ in range(rng.randint(1, 3))]
-            h.append("Cc: " + ",\r\n ".join(f"{_display(n)} <{a}>" for n, a in cc))
-        h += [
-            f"Subject: {subject}",
-            f"Date: {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}",
-            f"Message-ID: <m{i}.{rng.getrandbits(32):08x}@{from_addr.split('@')[1]}>",
-        ]
-        if rng.random() < 0.3 and i > 0:
-            parent = f"<m{rng.randrange(i)}.{rng.getrandbits(32):08x}@example.com>"
-            h += [f"In-Reply-To: {parent}", f"References: {parent}"]
-        if rng.random() < 0.2:
-            h.append(f"List-Id: <{rng.choice(_LISTS)}>")
-        h.append("MIME-Version: 1.0")
-        text = f"Message {i}.\r\n\r\n" + "\r\n\r\n".join(
-            rng.choice(self.paragraphs) for _ in range(rng.randint(3, 6))) + "\r\n"
-        if rng.random() < 0.15:
-            boundary = f"=_b{rng.getrandbits(40):010x}"
-            html = "<html><body><p>" + text.replace("\r\n\r\n", "</p>\r\n<p>") + "</p></body></html>\r\n"
-            h.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
-            body = (f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                    f"Content-Transfer-Encoding: 7bit\r\n\r\n{text}"
-                    f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
-                    f"Content-Transfer-Encoding: 7bit\r\n\r\n{html}"
-                    f"--{boundary}--\r\n")
-        else:
-            h.append("Content-Type: text/plain; charset=utf-8; format=flowed")
-            h.append("Content-Transfer-Encoding: 7bit")
-            body = text
-        raw = ("\r\n".join(h) + "\r\n\r\n" + body).encode("utf-8")
-        flags = []
-        if rng.random() >= 0.30:
-            flags.append("\\Seen")
-            if rng.random() < 0.15:
-                flags.append("\\Answered")
-        if rng.random() < 0.08:
-            flags.append("\\Flagged")
-        return Message(raw, tuple(flags), received)
-
-    def stats(self) -> dict[str, float]:
-        """Counts the load should show (computed, not assumed)."""
-        unseen = size = flagged = 0
-        for i in range(self.count):
-            m = self.message(i)
-            size += len(m.raw)
-            unseen += "\\Seen" not in m.flags
-            flagged += "\\Flagged" in m.flags
-        return {"messages": self.count, "unseen": unseen, "flagged": flagged,
-                "mean_size": size / max(self.count, 1), "total_mib": size / MIB}
-
-
-# --------------------------------------------------------------------------
-# Population
-
-_MAILDIR_LETTER = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}
-
-
-def populate_dovecot(server: DovecotServer, source: MessageSource) -> float:
-    """Write the messages as maildir files into the user's ``Maildir/cur``;
-    returns the seconds it took.  No fsync: Dovecot has not seen them yet."""
-    t0 = time.monotonic()
-    uid, gid = server._mail_ids()
-    home = server.mail_root / USER
-    maildir = home / "Maildir"
-    for d in (home, maildir, maildir / "cur", maildir / "new", maildir / "tmp"):
-        d.mkdir(mode=0o700, exist_ok=True)
-        os.chown(d, uid, gid)
-    cur = maildir / "cur"
-    chown = os.getuid() == 0
-    for i in range(source.count):
-        m = source.message(i)
-        lf = m.raw.replace(b"\r\n", b"\n")
-        letters = "".join(sorted(_MAILDIR_LETTER[f] for f in m.flags))
-        ts = int(m.internal_date)
-        name = f"{ts}.M{i}P{os.getpid()}.bench,S={len(lf)},W={len(m.raw)}:2,{letters}"
-        path = cur / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, lf)
-            if chown:
-                os.fchown(fd, uid, gid)
-        finally:
-            os.close(fd)
-        os.utime(path, (ts, ts))
-    return time.monotonic() - t0
-
-
-def _analyse_range(seed: int, count: int, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
-    """Worker process: (i, raw, analysis) for messages start..stop."""
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    from hivemail.mime import analyse
-
-    source = _worker_source(seed, count)
-    out = []
-    for i in range(start, stop):
-        raw = source.message(i).raw
-        out.append((i, raw, analyse(raw).to_bytes()))
-    return out
-
-
-_SOURCES: dict[tuple[int, int], MessageSource] = {}
-
-
-def _worker_source(seed: int, count: int) -> MessageSource:
-    key = (seed, count)
-    if key not in _SOURCES:
-        _SOURCES[key] = MessageSource(count, seed)
-    return _SOURCES[key]
-
-
-def populate_hivemail(server: HivemailServer, source: MessageSource, jobs: int) -> float:
-    """Deliver the messages in-process through the embedded store with
-    fsync off (group commit, 64 in flight), analysis in *jobs* processes.
-    The account must exist and the server must not be running."""
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    from hivemail.mailstore import Recipient
-    from hivemail.mailstore.embedded.store import EmbeddedStore
-
-    t0 = time.monotonic()
-    chunk = 500
-
-    async def load() -> None:
-        store = EmbeddedStore(server.data_dir, fsync=False)
-        await store.open()
-        try:
-            loop = asyncio.get_running_loop()
-            sem = asyncio.Semaphore(64)
-            errors: list[str] = []
-            pending: set[asyncio.Task] = set()
-
-            async def one(i: int, raw: bytes, analysis: bytes) -> None:
-                try:
-                    flags = frozenset(flags_of[i])
-                    [res] = await store.deliver([Recipient(USER, "INBOX", flags)], raw, analysis,
-                                                internal_date=datetime.datetime.fromtimestamp(
-                                                    dates_of[i], datetime.timezone.utc))
-                    if not hasattr(res, "uid"):
-                        errors.append(repr(res))
-                finally:
-                    sem.release()
-
-            # spawn, not fork: this process already runs the store's threads.
-            ctx = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(max(1, jobs), mp_context=ctx) as pool:
-                ranges = [(s, min(s + chunk, source.count)) for s in range(0, source.count, chunk)]
-                futures = [loop.run_in_executor(pool, _analyse_range, source.seed, source.count, a, b)
-                           for a, b in ranges[:2 * jobs + 2]]
-                next_range = len(futures)
-                for k in range(len(ranges)):
-                    batch = await futures[k]
-                    if next_range < len(ranges):
-                        a, b = ranges[next_range]
-                        futures.append(loop.run_in_executor(pool, _analyse_range, source.seed,
-                                                            source.count, a, b))
-                        next_range += 1
-                    for i, raw, analysis in batch:
-                        await sem.acquire()
-                        task = asyncio.create_task(one(i, raw, analysis))
-                        pending.add(task)
-                        task.add_done_callback(pending.discard)
-                    if errors:
-                        raise RuntimeError(f"hivemail bulk load: {errors[0]}")
-                if pending:
-                    await asyncio.gather(*pending)
-            if errors:
-                raise RuntimeError(f"hivemail bulk load: {errors[0]}")
-        finally:
-            await store.close()
-
-    # Flags and dates are cheap to compute here; the raw bytes and their
-    # analysis come from the worker processes.
-    flags_of: list[tuple[str, ...]] = []
-    dates_of: list[float] = []
-    for i in range(source.count):
-        m = source.message(i)
-        flags_of.append(m.flags)
-        dates_of.append(m.internal_date)
-    asyncio.run(load())
-    os.sync()
-    return time.monotonic() - t0
-
-
-def cache_key(name: str, source: MessageSource) -> str:
-    return f"{name}-{source.count}-s{source.seed}-v{GENERATOR_VERSION}"
-
-
-def restore_from_cache(cache: Path | None, key: str, target: Path) -> bool:
-    """Copy a cached, freshly populated mail tree into *target* (with
-    ownership and times); False when there is none."""
-    if cache is None or not (cache / key / "complete").exists():
-        return False
-    if target.exists():
-        shutil.rmtree(target)
-    subprocess.run(["cp", "-a", str(cache / key / "tree"), str(target)], check=True, timeout=1800)
-    return True
-
-
-def save_to_cache(cache: Path | None, key: str, source_tree: Path) -> None:
-    if cache is None:
-        return
-    dest = cache / key
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    subprocess.run(["cp", "-a", str(source_tree), str(dest / "tree")], check=True, timeout=1800)
-    (dest / "complete").write_text("ok\n")
+# Messages and population: bench/corpus.py and bench/populate.py
 
 
 # --------------------------------------------------------------------------
@@ -417,8 +108,8 @@ class RawImap:
     chunks and scanned only for the tagged line.  Literals are not parsed;
     the benchmark's messages never contain a line starting with a tag."""
 
-    def __init__(self, port: int, timeout: float = COMMAND_TIMEOUT) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = COMMAND_TIMEOUT, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.n = 0
         self.pending = b""
@@ -495,9 +186,13 @@ class RawImap:
         self.sock.close()
 
 
+# Where the benchmark's account is: set by main() for --host/--user/--password.
+TARGET = {"host": "127.0.0.1", "user": USER, "password": PASSWORD}
+
+
 def login(port: int) -> RawImap:
-    c = RawImap(port)
-    c.ok(f'LOGIN "{USER}" "{PASSWORD}"')
+    c = RawImap(port, host=TARGET["host"])
+    c.ok(f'LOGIN "{TARGET["user"]}" "{TARGET["password"]}"')
     return c
 
 
@@ -531,6 +226,8 @@ class Single:
     fetch_bytes: int = 0
     fetch_read_mib: float = 0.0
     search_hits: int = 0
+    body_hits: int = 0
+    subject_hits: int = 0
     exists: int = 0
     cpu_seconds: float = 0.0
     pss_bytes: int = 0
@@ -555,10 +252,14 @@ def _search_hits(data: bytes) -> int:
     return 0
 
 
-def measure_single(server, name: str, result: Single, repeats: int) -> None:
-    """First and warm SELECT / FETCH 1:* (UID FLAGS) / UID SEARCH UNSEEN."""
-    cpu0 = server.cpu_seconds()
-    c = login(server.imap_port)
+def measure_single(server, name: str, result: Single, repeats: int, search_repeats: int) -> None:
+    """First and warm SELECT / FETCH 1:* (UID FLAGS) / UID SEARCH UNSEEN,
+    then first and warm UID SEARCH BODY <rare word> and UID SEARCH SUBJECT
+    <word> (fewer repeats: without a full-text index they read every
+    message)."""
+    cpu0 = server.cpu_seconds() if server is not None else 0.0
+    c = login(server.imap_port if server is not None else TARGET["port"])
+    pid = server.pid if server is not None else None
     try:
         for r in range(repeats + 1):
             t0 = time.perf_counter()
@@ -566,11 +267,11 @@ def measure_single(server, name: str, result: Single, repeats: int) -> None:
             dt = time.perf_counter() - t0
             m = re.search(rb"^\* (\d+) EXISTS", data, re.M)
             result.exists = int(m.group(1)) if m else -1
-            rb0 = tree_read_bytes(server.pid)
+            rb0 = tree_read_bytes(pid) if pid else 0
             t0 = time.perf_counter()
             fdata, ftotal = c.ok("FETCH 1:* (UID FLAGS)", keep=(r == 0))
             ft = time.perf_counter() - t0
-            read_mib = (tree_read_bytes(server.pid) - rb0) / MIB
+            read_mib = ((tree_read_bytes(pid) - rb0) / MIB) if pid else 0.0
             t0 = time.perf_counter()
             sdata, _ = c.ok("UID SEARCH UNSEEN", keep=True)
             st = time.perf_counter() - t0
@@ -586,10 +287,27 @@ def measure_single(server, name: str, result: Single, repeats: int) -> None:
                 result.fetch_read_mib = max(result.fetch_read_mib, read_mib)
             print(f"  {name} round {r}: SELECT {dt * 1000:.1f} ms, FETCH {ft * 1000:.1f} ms, "
                   f"SEARCH {st * 1000:.1f} ms", file=sys.stderr, flush=True)
+        for r in range(search_repeats + 1):
+            t0 = time.perf_counter()
+            bdata, _ = c.ok(f"UID SEARCH BODY {RARE_WORD}", keep=True)
+            bt = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            jdata, _ = c.ok(f"UID SEARCH SUBJECT {SUBJECT_WORD}", keep=True)
+            jt = time.perf_counter() - t0
+            if r == 0:
+                result.first.update({"body": bt, "subject": jt})
+                result.body_hits = _search_hits(bdata)
+                result.subject_hits = _search_hits(jdata)
+            else:
+                result.warm.setdefault("body", []).append(bt)
+                result.warm.setdefault("subject", []).append(jt)
+            print(f"  {name} round {r}: SEARCH BODY {bt * 1000:.1f} ms, SEARCH SUBJECT "
+                  f"{jt * 1000:.1f} ms", file=sys.stderr, flush=True)
     finally:
         c.close()
-    result.cpu_seconds = server.cpu_seconds() - cpu0
-    result.pss_bytes = server.pss_bytes()
+    if server is not None:
+        result.cpu_seconds = server.cpu_seconds() - cpu0
+        result.pss_bytes = server.pss_bytes()
 
 
 MIXED_OPS = ("SELECT", "FETCH 50 (UID FLAGS ENVELOPE)", "FETCH BODY.PEEK[]", "STORE +FLAGS \\Seen",
@@ -760,11 +478,17 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
     out = [f"## IMAP on a {stats['messages']:,}-message mailbox", ""]
     out += [f"- {k}: {v}" for k, v in info.items()]
     out += [f"- {n}: {v}" for n, v in versions.items()]
-    out.append(f"- mailbox: {stats['messages']:,} messages, {stats['unseen']:,} unseen, "
-               f"{stats['flagged']:,} flagged, mean {stats['mean_size']:.0f} B, "
-               f"{stats['total_mib']:.0f} MiB")
-    out.append(f"- repeats: {args.repeats} warm (median reported); mixed load: {args.clients} "
-               f"clients for {args.duration:g} s")
+    if "unseen" in stats:
+        out.append(f"- mailbox: {stats['messages']:,} messages from bench/corpus.py, "
+                   f"{stats['unseen']:,} unseen, {stats['flagged']:,} flagged, "
+                   f"{stats['with_attachments']:,} with attachments, size {stats['min_size']:,} B to "
+                   f"{stats['max_size']:,} B, mean {stats['mean_size']:.0f} B, {stats['total_mib']:.0f} MiB")
+    else:
+        out.append(f"- mailbox: {stats['messages']:,} messages from bench/corpus.py "
+                   f"(attachment rate {args.attachment_rate:g}; --full-stats for sizes)")
+    out.append(f"- repeats: {args.repeats} warm (median reported), SEARCH BODY/SUBJECT "
+               f"{args.search_repeats} warm; mixed load: "
+               + (f"{args.clients} clients for {args.duration:g} s" if args.clients > 0 else "not run"))
     out += [f"- {n}: NOT MEASURED ({why.splitlines()[0][:200]})" for n, why in unavailable.items()]
     for n, s in singles.items():
         out.append(f"- {n} population: {s.populate_how}, {s.populate_seconds:.1f} s")
@@ -787,9 +511,20 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
          "FETCH 1:* (UID FLAGS) ms", "first SEARCH ms", "UID SEARCH UNSEEN ms",
          "FETCH lines / reply / server read", "SEARCH hits", "server CPU s (all rounds)",
          "PSS MiB after"], rows))
+    out.append("")
+    out.append(markdown_table(
+        ["server", f"first SEARCH BODY {RARE_WORD} ms", "SEARCH BODY ms", "hits",
+         f"first SEARCH SUBJECT {SUBJECT_WORD} ms", "SEARCH SUBJECT ms", "hits"],
+        [[n, _ms(s.first.get("body")), _ms(s.median("body")), f"{s.body_hits:,}",
+          _ms(s.first.get("subject")), _ms(s.median("subject")), f"{s.subject_hits:,}"]
+         for n, s in singles.items() if s.first]))
+    out.append(f"(expected hits: BODY {stats.get('rare_hits', '?')}, SUBJECT "
+               f"{stats.get('subject_hits', '?')})")
     errs = [f"- {n}: {s.error}" for n, s in singles.items() if s.error]
     if errs:
         out += ["", "Errors (single client):"] + errs
+    if not mixed:
+        return "\n".join(out + ["", "(mixed load not run)"] + _ratio_lines(singles, mixed))
     out.append("")
     rows = []
     for n, m in mixed.items():
@@ -806,12 +541,18 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
     errs = [f"- {n}: {m.error}" for n, m in mixed.items() if m.error]
     if errs:
         out += ["", "Errors (mixed load):"] + errs
+    return "\n".join(out + _ratio_lines(singles, mixed))
+
+
+def _ratio_lines(singles: dict[str, Single], mixed: dict[str, Mixed]) -> list[str]:
+    out: list[str] = []
     d_s, h_s = singles.get("dovecot"), singles.get("hivemail")
     d_m, h_m = mixed.get("dovecot"), mixed.get("hivemail")
     ratio_rows = []
     if d_s and h_s:
         for what, label in (("select", "SELECT (warm) ms"), ("fetch", "FETCH 1:* (UID FLAGS) ms"),
-                            ("search", "UID SEARCH UNSEEN ms")):
+                            ("search", "UID SEARCH UNSEEN ms"), ("body", "UID SEARCH BODY (rare word) ms"),
+                            ("subject", "UID SEARCH SUBJECT ms")):
             d, h = d_s.median(what), h_s.median(what)
             if d and h:
                 ratio_rows.append([label, _ms(d), _ms(h), f"{h / d:.2f}"])
@@ -828,7 +569,28 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
         out += ["", markdown_table(["measure", "Dovecot", "hivemail", "hivemail/Dovecot"], ratio_rows)]
     else:
         out += ["", "(no hivemail/Dovecot ratio: both servers must be measured)"]
-    return "\n".join(out)
+    return out
+
+
+def summary_rows(singles: dict[str, Single], stats: dict) -> list[dict]:
+    """The rows this benchmark contributes to run_all's one table."""
+    wl = f"Big mailbox ({stats['messages']:,})"
+    d, h = singles.get("dovecot"), singles.get("hivemail")
+
+    def v(s: Single | None, what: str) -> float | None:
+        x = s.median(what) if s else None
+        return None if x is None else 1000 * x
+
+    return [
+        {"workload": wl, "measure": "SELECT ms (warm)", "better": "lower",
+         "dovecot": v(d, "select"), "hivemail": v(h, "select"), "target": 1.0},
+        {"workload": wl, "measure": "FETCH 1:* (UID FLAGS) ms", "better": "lower",
+         "dovecot": v(d, "fetch"), "hivemail": v(h, "fetch"), "target": 1.0},
+        {"workload": wl, "measure": "SEARCH BODY (rare word) ms", "better": "lower",
+         "dovecot": v(d, "body"), "hivemail": v(h, "body"), "target": 0.1},
+        {"workload": wl, "measure": "SEARCH SUBJECT ms", "better": "lower",
+         "dovecot": v(d, "subject"), "hivemail": v(h, "subject"), "target": None},
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -838,35 +600,35 @@ def format_report(singles: dict[str, Single], mixed: dict[str, Mixed], unavailab
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("dovecot", "hivemail"), help="measure one server")
     parser.add_argument("--quick", action="store_true",
                         help="10,000 messages, 3 repeats, 5 s of mixed load")
     parser.add_argument("--messages", type=int, help="messages in the mailbox (default 100000)")
     parser.add_argument("--repeats", type=int, help="warm repetitions of each command (default 5)")
-    parser.add_argument("--clients", type=int, default=10, help="mixed-load sessions (default 10)")
+    parser.add_argument("--search-repeats", type=int,
+                        help="warm repetitions of SEARCH BODY / SUBJECT (default 1)")
+    parser.add_argument("--attachment-rate", type=float, default=0.01,
+                        help="share of messages with attachments (default 0.01; bench/corpus.py)")
+    parser.add_argument("--clients", type=int, default=10,
+                        help="mixed-load sessions (default 10; 0 skips the mixed load)")
     parser.add_argument("--duration", type=float, help="mixed-load seconds (default 10)")
     parser.add_argument("--load-jobs", type=int, default=os.cpu_count() or 1,
                         help="processes analysing messages for hivemail's bulk load")
+    parser.add_argument("--full-stats", action="store_true",
+                        help="count unseen/flagged/sizes of the mailbox (generates it once more)")
     parser.add_argument("--cache", metavar="DIR",
                         help="keep freshly populated mail trees here and reuse them on later runs "
                              "(copied, so every run starts from the same state; default: none)")
-    parser.add_argument("--hivemail-command", metavar="CMD",
-                        help="how to run hivemail, split on spaces")
-    parser.add_argument("--workdir", help="parent of the servers' temporary directories")
-    parser.add_argument("--keep", action="store_true", help="keep the servers' directories")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_server_options(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.messages = args.messages or (10_000 if args.quick else 100_000)
     args.repeats = args.repeats or (3 if args.quick else 5)
+    args.search_repeats = args.search_repeats if args.search_repeats is not None else 1
     args.duration = args.duration or (5.0 if args.quick else 10.0)
     cache = Path(args.cache).resolve() if args.cache else None
 
-    source = MessageSource(args.messages)
-    print(f"counting {args.messages} messages ...", file=sys.stderr, flush=True)
-    stats = source.stats()
-    names = [args.only] if args.only else ["dovecot", "hivemail"]
-    hivemail_cmd = args.hivemail_command.split() if args.hivemail_command else None
+    corpus = Corpus(args.messages, seed=4242, to=USER, attachment_rate=args.attachment_rate)
+    stats = corpus.stats() if (args.full_stats or args.messages <= 20_000) else corpus.quick_stats()
     info = machine_info(args.workdir)
     # Other work on the machine moves these figures; say how busy it was.
     info["load average at start (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -876,85 +638,22 @@ def main(argv: list[str] | None = None) -> int:
     singles: dict[str, Single] = {}
     mixed: dict[str, Mixed] = {}
     created = []
-    try:
-        for name in names:
-            if name == "dovecot":
-                server = DovecotServer(workdir_parent=args.workdir, keep=args.keep)
-            else:
-                server = HivemailServer(command=hivemail_cmd, protocols=("lmtp", "imap"),
-                                        workdir_parent=args.workdir, keep=args.keep,
-                                        start_timeout=120)
-            created.append(server)
-            single = Single(server=name)
-            try:
-                server.add_user(USER, PASSWORD)
-                key = cache_key(name, source)
-                if name == "dovecot":
-                    tree = server.mail_root / USER
-                else:
-                    tree = server.data_dir
-                t0 = time.monotonic()
-                if restore_from_cache(cache, key, tree):
-                    single.populate_how = f"copied from cache {cache / key}"
-                    single.populate_seconds = time.monotonic() - t0
-                else:
-                    print(f"{name}: populating {args.messages} messages ...", file=sys.stderr, flush=True)
-                    if name == "dovecot":
-                        single.populate_seconds = populate_dovecot(server, source)
-                        single.populate_how = "maildir files written into cur/ (not yet indexed)"
-                    else:
-                        single.populate_seconds = populate_hivemail(server, source, args.load_jobs)
-                        single.populate_how = ("EmbeddedStore(fsync=False).deliver in-process, "
-                                               f"{args.load_jobs} analysis processes")
-                    save_to_cache(cache, key, tree)
-                print(f"{name}: populated in {single.populate_seconds:.1f} s; starting ...",
-                      file=sys.stderr, flush=True)
-                server.start()
-            except (ServerError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                server.stop()
-                unavailable[name] = str(exc) or repr(exc)
-                print(f"{name} is not available, not measured:\n{exc}", file=sys.stderr, flush=True)
-                continue
-            servers[name] = server
-            singles[name] = single
-            if name == "dovecot":
-                versions["Dovecot"] = f"{dovecot_version()}, maildir, mail_fsync = always, stock process model"
-            else:
-                versions["hivemail"] = "embedded store (SQLite + blob files), one process"
+    emitted: list[bool] = []
 
-        for name, server in servers.items():
-            os.sync()
-            time.sleep(0.2)
-            print(f"{name}: single-client commands ...", file=sys.stderr, flush=True)
-            try:
-                measure_single(server, name, singles[name], args.repeats)
-            except (ImapError, OSError) as exc:
-                singles[name].error = str(exc)[:300]
-                print(f"  {name}: {exc}", file=sys.stderr, flush=True)
-        for name, server in servers.items():
-            if singles[name].error and not singles[name].first:
-                continue
-            os.sync()
-            time.sleep(0.2)
-            print(f"{name}: mixed load, {args.clients} clients, {args.duration:g} s ...",
-                  file=sys.stderr, flush=True)
-            m = measure_mixed(server, name, args.clients, args.duration, args.messages)
-            mixed[name] = m
-            print(f"  {m.ops} ops in {m.seconds:.1f} s = {m.ops_per_s:.1f} ops/s "
-                  f"({m.errors} failed) {m.error[:200]}", file=sys.stderr, flush=True)
-    finally:
-        for server in created:
-            server.stop()
-
-    print(format_report(singles, mixed, unavailable, info, versions, stats, args))
-    if args.json:
-        Path(args.json).write_text(json.dumps({
+    def emit() -> None:
+        if emitted:
+            return
+        emitted.append(True)
+        print(format_report(singles, mixed, unavailable, info, versions, stats, args))
+        write_json(args.json, {
             "benchmark": "imap",
             "machine": info,
             "versions": versions,
             "unavailable": unavailable,
             "mailbox": stats,
+            "summary": summary_rows(singles, stats),
             "options": {"messages": args.messages, "repeats": args.repeats,
+                        "search_repeats": args.search_repeats,
                         "clients": args.clients, "duration": args.duration},
             "single": {n: dict(dataclasses.asdict(s), median={k: s.median(k) for k in s.warm})
                        for n, s in singles.items()},
@@ -965,7 +664,87 @@ def main(argv: list[str] | None = None) -> int:
                                               "p95": _pct(xs, 0.95)}
                                          for op, xs in m.latencies.items()})
                       for n, m in mixed.items()},
-        }, indent=2) + "\n")
+        })
+
+    if external(args):
+        TARGET.update(host=args.host or "127.0.0.1", port=args.port, user=args.user or USER,
+                      password=args.password)
+        single = singles[args.name] = Single(server=args.name, populate_how="already populated")
+        try:
+            measure_single(None, args.name, single, args.repeats, args.search_repeats)
+        except (ImapError, OSError) as exc:
+            single.error = str(exc)[:300]
+        args.clients = 0
+    try:
+        for name in ([] if external(args) else server_names(args)):
+            server = make_server(name, args, protocols=("lmtp", "imap"))
+            created.append(server)
+            single = Single(server=name)
+            try:
+                server.add_user(USER, PASSWORD)
+                if name == "dovecot":
+                    tree = server.home(USER)
+                    key = f"dovecot-{args.dovecot_format}-{corpus.key()}"
+
+                    def fill(server=server):
+                        populate_dovecot(server, [(USER, corpus)])
+                        if args.dovecot_format == "maildir":
+                            return "maildir files written into cur/ (not yet indexed)"
+                        return (f"maildir written, then doveadm import into {args.dovecot_format} "
+                                "(mail_fsync=never for the load)")
+                else:
+                    tree = server.data_dir
+                    key = f"hivemail-{corpus.key()}"
+
+                    def fill(server=server):
+                        populate_hivemail(server, [(USER, corpus)], args.load_jobs)
+                        return (f"EmbeddedStore(fsync=False).deliver in-process, "
+                                f"{args.load_jobs} analysis processes")
+                print(f"{name}: populating {args.messages} messages ...", file=sys.stderr, flush=True)
+                if name == "dovecot" and cache is not None and server.process is None:
+                    server.start()  # doveadm import needs the auth service
+                single.populate_seconds, single.populate_how = cached(cache, key, tree, fill)
+                print(f"{name}: populated in {single.populate_seconds:.1f} s; starting ...",
+                      file=sys.stderr, flush=True)
+                if server.process is None:
+                    server.start()
+            except (ServerError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                server.stop()
+                unavailable[name] = str(exc) or repr(exc)
+                print(f"{name} is not available, not measured:\n{exc}", file=sys.stderr, flush=True)
+                continue
+            servers[name] = server
+            singles[name] = single
+            versions[name] = server.describe()
+
+        for name, server in servers.items():
+            os.sync()
+            time.sleep(0.2)
+            print(f"{name}: single-client commands ...", file=sys.stderr, flush=True)
+            try:
+                measure_single(server, name, singles[name], args.repeats, args.search_repeats)
+            except (ImapError, OSError) as exc:
+                singles[name].error = str(exc)[:300]
+                print(f"  {name}: {exc}", file=sys.stderr, flush=True)
+        for name, server in servers.items():
+            if args.clients <= 0 or (singles[name].error and not singles[name].first):
+                continue
+            os.sync()
+            time.sleep(0.2)
+            print(f"{name}: mixed load, {args.clients} clients, {args.duration:g} s ...",
+                  file=sys.stderr, flush=True)
+            m = measure_mixed(server, name, args.clients, args.duration, args.messages)
+            mixed[name] = m
+            print(f"  {m.ops} ops in {m.seconds:.1f} s = {m.ops_per_s:.1f} ops/s "
+                  f"({m.errors} failed) {m.error[:200]}", file=sys.stderr, flush=True)
+        # Report before stopping: a SIGTERM (budget) during the teardown of
+        # 100,000-message trees must not lose the figures.
+        emit()
+    finally:
+        for server in created:
+            server.stop()
+    if not emitted:
+        emit()
     measured = any(s.first for s in singles.values())
     return 0 if measured else 1
 

@@ -2,8 +2,8 @@
 """POP3 bulk download, Dovecot and hivemail side by side.
 
 Each server gets ten accounts holding the same N messages (default 1,000
-of about 10 KiB, each distinct; filled over LMTP, one transaction per
-message with all ten recipients).  A *session* is what a mail client does
+from ``bench/corpus.py``: 1 KiB-1 MiB, multipart, attachments, threads;
+filled over LMTP, one transaction per message with all ten recipients).  A *session* is what a mail client does
 to empty a mailbox it keeps on the server: connect, USER/PASS, STAT,
 UIDL, RETR of every message one after the other, QUIT (no DELE, so the
 mailbox stays for the next session).  For 1 and 10 concurrent clients
@@ -34,20 +34,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_info, markdown_table  # noqa: E402
-from bench.servers import DovecotServer, HivemailServer, ServerError, dovecot_version  # noqa: E402
+from bench.corpus import Corpus  # noqa: E402
+from bench.servers import DovecotServer, HivemailServer, ServerError  # noqa: E402
 
 MIB = 1024 * 1024
 PASSWORD = "bench-password"
 ACCOUNTS = [f"pop{i}@example.test" for i in range(10)]
 TIMEOUT = 60.0
+HOST = "127.0.0.1"  # --host
 
 
-def message(i: int, size: int = 10 * 1024) -> bytes:
-    head = (f"From: sender@example.test\r\nTo: pop@example.test\r\nSubject: bench message {i}\r\n"
-            f"Message-ID: <pop3-bench-{i}@example.test>\r\n\r\nmessage {i}\r\n").encode()
-    line = b"The quick brown fox jumps over the lazy dog; lines of 72 characters.\r\n"
-    body = line * max(0, (size - len(head)) // len(line))
-    return head + body.replace(b"\r\nThe quick", b"\r\n.The quick", 3)  # a few stuffed lines
+def messages(count: int) -> list[bytes]:
+    """The mailbox: *count* corpus messages (seed 1100)."""
+    corpus = Corpus(count, seed=1100, to="pop@example.test")
+    return [corpus.message(i).raw for i in range(count)]
 
 
 def fill(server, count: int) -> None:
@@ -69,8 +69,8 @@ def fill(server, count: int) -> None:
         replies(1)
         sock.sendall(b"LHLO bench.example.test\r\n")
         replies(1)
-        for i in range(count):
-            raw = message(i).replace(b"\r\n.", b"\r\n..")
+        for msg in messages(count):
+            raw = msg.replace(b"\r\n.", b"\r\n..")
             sock.sendall(b"MAIL FROM:<sender@example.test>\r\n"
                          + b"".join(b"RCPT TO:<%s>\r\n" % a.encode() for a in ACCOUNTS) + b"DATA\r\n")
             replies(2 + len(ACCOUNTS))
@@ -84,7 +84,7 @@ def fill(server, count: int) -> None:
 
 class Pop3Client:
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
         self.buf = b""
         self.line()
 
@@ -120,11 +120,11 @@ class Pop3Client:
         return sum(len(p) for p in parts) - 3
 
 
-def session(port: int, user: str) -> int:
+def session(port: int, user: str, password: str = PASSWORD) -> int:
     c = Pop3Client(port)
     try:
         c.cmd(f"USER {user}")
-        c.cmd(f"PASS {PASSWORD}")
+        c.cmd(f"PASS {password}")
         count = int(c.cmd("STAT").split()[1])
         c.multi("UIDL")
         octets = sum(c.multi(f"RETR {n}") for n in range(1, count + 1))
@@ -154,7 +154,8 @@ class Result:
         return self.octets / MIB / self.seconds if self.seconds else 0.0
 
 
-def run_case(server, name: str, clients: int, budget: float) -> Result:
+def run_case(server, name: str, clients: int, budget: float, accounts: list[str] = ACCOUNTS,
+             password: str = PASSWORD) -> Result:
     counts = [0] * clients
     octets = [0] * clients
     errors: list[str] = []
@@ -163,7 +164,7 @@ def run_case(server, name: str, clients: int, budget: float) -> Result:
     def worker(i: int) -> None:
         try:
             while True:  # at least one session; then until the budget is spent
-                octets[i] += session(server.pop3_port, ACCOUNTS[i])
+                octets[i] += session(server.pop3_port, accounts[i % len(accounts)], password)
                 counts[i] += 1
                 if time.monotonic() >= deadline:
                     return
@@ -187,7 +188,7 @@ def report(results: list[Result], info: dict, versions: dict, unavailable: dict,
     out += [f"- {k}: {v}" for k, v in info.items()]
     out += [f"- {k}: {v}" for k, v in versions.items()]
     out += [f"- {k}: NOT MEASURED ({v.splitlines()[0][:200]})" for k, v in unavailable.items()]
-    out += [f"- mailbox: {n} messages of about 10 KiB per account; a session is "
+    out += [f"- mailbox: {n} messages from bench/corpus.py per account; a session is "
             "USER/PASS, STAT, UIDL, RETR of all, QUIT", ""]
     out.append(markdown_table(
         ["case", "server", "sessions", "s", "sessions/s", "MiB/s", "server CPU s/session", "RSS MiB"],
@@ -206,6 +207,18 @@ def report(results: list[Result], info: dict, versions: dict, unavailable: dict,
     return "\n".join(out)
 
 
+def summary_rows(results: list[Result]) -> list[dict]:
+    """Rows for run_all.py's one table: MiB/s per case, target ratio 1.0."""
+    by = {(r.case, r.server): r for r in results}
+    rows = []
+    for case in dict.fromkeys(r.case for r in results):
+        d, h = by.get((case, "dovecot")), by.get((case, "hivemail"))
+        rows.append({"workload": f"POP3 download, {case}", "measure": "MiB/s", "better": "higher",
+                     "dovecot": d.mib_per_s if d and d.sessions else None,
+                     "hivemail": h.mib_per_s if h and h.sessions else None, "target": 1.0})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("dovecot", "hivemail"))
@@ -214,12 +227,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="time budget per case (default 10)")
     parser.add_argument("--workdir")
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--dovecot-format", choices=("sdbox", "mdbox", "maildir"), default="sdbox",
+                        help="Dovecot mail storage (default sdbox, its recommended format)")
+    parser.add_argument("--dovecot-fsync", choices=("optimized", "always", "never"),
+                        default="optimized", help="Dovecot mail_fsync (default optimized, as shipped)")
+    parser.add_argument("--host", help="measure an already running POP3 server at this address")
+    parser.add_argument("--port", type=int, help="its POP3 port")
+    parser.add_argument("--user", help="account there ('{n}' -> 0..9 for ten accounts)")
+    parser.add_argument("--password", default=PASSWORD)
+    parser.add_argument("--pid", type=int, help="its pid, for CPU and memory figures")
+    parser.add_argument("--name", default="external", help="its label in the report")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     n = args.messages or (200 if args.quick else 1000)
     budget = args.seconds or (3.0 if args.quick else 10.0)
+    if args.host or args.port:
+        global HOST
+        from bench.harness import ExternalServer
+
+        HOST = args.host or "127.0.0.1"
+        server = ExternalServer(args.name, HOST, args.port or 110, args.pid)
+        user = args.user or "pop{n}@example.test"
+        accounts = [user.replace("{n}", str(i)) for i in range(10)] if "{n}" in user else [user]
+        results = [run_case(server, args.name, c, budget, accounts, args.password) for c in (1, 10)]
+        print(report(results, machine_info(args.workdir), {args.name: server.describe()}, {}, 0))
+        return 0 if any(r.sessions for r in results) else 1
     names = [args.only] if args.only else ["dovecot", "hivemail"]
-    factories = {"dovecot": DovecotServer,
+    factories = {"dovecot": lambda **kw: DovecotServer(mail_format=args.dovecot_format,
+                                                       mail_fsync=args.dovecot_fsync, **kw),
                  "hivemail": lambda **kw: HivemailServer(protocols=("lmtp", "pop3"), **kw)}
     servers, unavailable, versions, created = {}, {}, {}, []
     info = machine_info(args.workdir)
@@ -240,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} not available: {exc}", file=sys.stderr)
                 continue
             servers[name] = server
-            if name == "dovecot":
-                versions["Dovecot"] = f"{dovecot_version()}, maildir, stock process model"
+            versions[name] = server.describe()
         results = []
         for clients in (1, 10):
             for name, server in servers.items():
@@ -258,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "benchmark": "pop3", "machine": info, "versions": versions, "unavailable": unavailable,
-            "messages": n, "results": [dict(dataclasses.asdict(r), sessions_per_s=r.sessions_per_s,
-                                            mib_per_s=r.mib_per_s) for r in results]}, indent=2) + "\n")
+            "messages": n, "summary": summary_rows(results),
+            "results": [dict(dataclasses.asdict(r), sessions_per_s=r.sessions_per_s,
+                             mib_per_s=r.mib_per_s) for r in results]}, indent=2) + "\n")
     return 0 if servers else 1
 
 

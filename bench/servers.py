@@ -169,6 +169,33 @@ def _wait_listening(proc: subprocess.Popen[bytes], ports: list[int], timeout: fl
     return None
 
 
+def raise_nofile_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (servers
+    started afterwards inherit it); returns the new soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a server's directory without waiting: it is renamed at once
+    and ``rm -rf`` runs in the background.  A 100,000-message mailbox is
+    100,000 unlinks, minutes on a loaded machine, and nothing needs to wait
+    for them."""
+    trash = path.with_name(path.name + ".deleting")
+    try:
+        os.rename(path, trash)
+        subprocess.Popen(["rm", "-rf", "--", str(trash)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -258,6 +285,9 @@ class _ManagedServer:
                 stdout=self._stderr_file,
                 stderr=self._stderr_file,
                 cwd=self.workdir,
+                # Many-connection benchmarks (the idle crowd) need more
+                # than the usual 1024 descriptors in the server.
+                preexec_fn=raise_nofile_limit,
             )
         except OSError as exc:
             raise ServerStartError(f"{self.name}: cannot run {self._command()[0]}: {exc}") from exc
@@ -293,7 +323,7 @@ class _ManagedServer:
         if remove is None:
             remove = not self.keep
         if remove and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_tree(self.workdir)
             self.workdir = None
             self._prepared = False
 
@@ -347,6 +377,16 @@ def _internal_gid() -> int:
         raise ServerStartError("dovecot: no 'dovecot' system user (default_internal_user)") from None
 
 
+#: Dovecot's recommended formats for new installs are its own dbox formats
+#: (sdbox: one file per message; mdbox: several per file).  The harness
+#: uses sdbox unless told otherwise; "maildir" was the earlier default.
+DOVECOT_FORMATS = {
+    "sdbox": "sdbox:~/sdbox",
+    "mdbox": "mdbox:~/mdbox",
+    "maildir": "maildir:~/Maildir",
+}
+
+
 class DovecotServer(_ManagedServer):
     """A private Dovecot 2.3 (``dovecot -F -c <workdir>/dovecot.conf``).
 
@@ -359,30 +399,48 @@ class DovecotServer(_ManagedServer):
       ``start()`` refuses another major version);
     * passwd-file passdb and userdb, passwords hashed with *password_scheme*
       (default ARGON2ID, as hivemail's argon2id) by ``doveadm pw``;
-    * ``mail_location = maildir:~/Maildir`` (override with *mail_location*),
-      homes under ``<workdir>/mail/<user>``;
-    * ``mail_fsync = always``: hivemail fsyncs before it acknowledges, so
-      Dovecot is asked to as well (its default is ``optimized``);
+    * *mail_format* ``sdbox`` (default; Dovecot's recommended format for new
+      installs), ``mdbox`` or ``maildir``, homes under
+      ``<workdir>/mail/<user>``; *mail_location* overrides it verbatim;
+    * *mail_fsync* ``optimized`` (default: as shipped) or ``always`` (the
+      harness's earlier setting, since hivemail fsyncs before it
+      acknowledges) or ``never``;
     * ``lmtp_save_to_detail_mailbox = no``;
-    * process model, login chroot and per-user connection limits as shipped,
-      except ``mail_max_userip_connections`` raised to 1000 so multi-
-      connection benchmarks are not refused.
+    * process model and login chroot as shipped; ``mail_max_userip_connections``
+      raised to *max_userip_connections* (1000) so multi-connection
+      benchmarks are not refused;
+    * *per_user_uid*: each user gets its own uid/gid (5000 + n) instead of
+      the one shared vmail id, so that per-uid kernel limits (inotify
+      instances: ``fs.inotify.max_user_instances``, 128 by default) apply
+      per user as on a system-users install.  Root only.
 
     *extra_config* is appended verbatim (last setting wins in Dovecot).
     """
 
     name = "dovecot"
 
-    def __init__(self, *, binary: str = DOVECOT_BINARY, mail_location: str | None = None,
-                 password_scheme: str = "ARGON2ID", mail_fsync: str = "always",
-                 extra_config: str = "", **kwargs) -> None:
+    def __init__(self, *, binary: str = DOVECOT_BINARY, mail_format: str = "sdbox",
+                 mail_location: str | None = None, password_scheme: str = "ARGON2ID",
+                 mail_fsync: str = "optimized", max_userip_connections: int = 1000,
+                 per_user_uid: bool = False, extra_config: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
+        if mail_format not in DOVECOT_FORMATS:
+            raise ValueError(f"mail_format must be one of {sorted(DOVECOT_FORMATS)}")
         self.binary = binary
-        self.mail_location = mail_location or "maildir:~/Maildir"
+        self.mail_format = mail_format
+        self.mail_location = mail_location or DOVECOT_FORMATS[mail_format]
         self.password_scheme = password_scheme
         self.mail_fsync = mail_fsync
+        self.max_userip_connections = max_userip_connections
+        self.per_user_uid = per_user_uid and os.getuid() == 0
         self.extra_config = extra_config
         self.users: dict[str, str] = {}  # name -> passwd-file line
+        self.user_ids: dict[str, tuple[int, int]] = {}
+
+    def describe(self) -> str:
+        """One line for reports: version, format, fsync."""
+        return (f"Dovecot {self.version()}, {self.mail_format} ({self.mail_location}), "
+                f"mail_fsync = {self.mail_fsync}, passwd-file, stock process model")
 
     @property
     def log_path(self) -> Path:
@@ -402,10 +460,44 @@ class DovecotServer(_ManagedServer):
     def version(self) -> str:
         return dovecot_version(self.binary)
 
-    def _mail_ids(self) -> tuple[int, int]:
+    def _mail_ids(self, user: str | None = None) -> tuple[int, int]:
+        """The uid/gid owning *user*'s mail (the shared vmail id unless
+        ``per_user_uid``)."""
+        if user is not None and user in self.user_ids:
+            return self.user_ids[user]
         if os.getuid() == 0:
             return VMAIL_ID, VMAIL_ID
         return os.getuid(), os.getgid()
+
+    def home(self, user: str) -> Path:
+        return self.mail_root / user
+
+    def doveadm(self, *args: str, timeout: float = 1800.0,
+                options: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``doveadm -c <our config> [-o k=v ...] ARGS``; raises
+        ServerCommandError when it fails."""
+        argv = ["doveadm", "-c", str(self.conf_path)]
+        for key, value in (options or {}).items():
+            argv += ["-o", f"{key}={value}"]
+        argv += list(args)
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                 stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServerCommandError(f"doveadm {args[0]}: {exc}") from exc
+        if out.returncode != 0:
+            raise ServerCommandError(f"doveadm {' '.join(args[:3])} exited {out.returncode}: "
+                                     f"{(out.stderr or out.stdout).strip()[-500:]}")
+        return out
+
+    def import_maildir(self, user: str, maildir: Path) -> None:
+        """Copy every message of the maildir *maildir* (flags, internal
+        dates from the file mtimes) into *user*'s INBOX in the configured
+        format, with ``doveadm import`` and fsync off for the load (the
+        server need not run).  The maildir must be readable by the user's
+        uid."""
+        self.doveadm("import", "-u", user, f"maildir:{maildir}", "", "all",
+                     options={"mail_fsync": "never"})
 
     def _prepare(self) -> None:
         assert self.workdir is not None
@@ -456,10 +548,10 @@ mail_fsync = {self.mail_fsync}
 lmtp_save_to_detail_mailbox = no
 postmaster_address = postmaster@example.test
 protocol imap {{
-  mail_max_userip_connections = 1000
+  mail_max_userip_connections = {self.max_userip_connections}
 }}
 protocol pop3 {{
-  mail_max_userip_connections = 1000
+  mail_max_userip_connections = {self.max_userip_connections}
 }}
 {privileges}
 passdb {{
@@ -511,8 +603,10 @@ service lmtp {{
             raise ServerCommandError(f"doveadm pw failed: {out.stderr.strip()}")
         return out.stdout.strip()
 
-    def add_user(self, name: str, password: str) -> None:
+    def add_user(self, name: str, password: str, *, password_hash: str | None = None) -> None:
         """Add or replace a user; may be called before or after ``start()``.
+        *password_hash* (a PHC string such as ``$argon2id$...``) is used
+        instead of hashing *password* with ``doveadm pw``.
 
         Dovecot's auth process re-stats a passwd-file at most once per
         second of its clock, so when the server runs this returns only after
@@ -520,10 +614,20 @@ service lmtp {{
         self._ensure_prepared()
         if ":" in name or "\n" in name + password:
             raise ValueError("user names and passwords may not contain ':' or newlines")
-        uid, gid = self._mail_ids()
+        if self.per_user_uid and name not in self.user_ids:
+            n = VMAIL_ID + 1 + len(self.user_ids)
+            self.user_ids[name] = (n, n)
+        uid, gid = self._mail_ids(name)
         home = self.mail_root / name
+        if self.per_user_uid:
+            # Dovecot creates the home as the user, who cannot write the
+            # (vmail-owned) mail root: make it here.
+            home.mkdir(mode=0o700, exist_ok=True)
+            os.chown(home, uid, gid)
         # name:password:uid:gid:gecos:home:shell:extra
-        self.users[name] = f"{name}:{self._hash(password)}:{uid}:{gid}::{home}::\n"
+        hashed = self._hash(password) if password_hash is None else (
+            "{ARGON2ID}" + password_hash if password_hash.startswith("$argon2id$") else password_hash)
+        self.users[name] = f"{name}:{hashed}:{uid}:{gid}::{home}::\n"
         self._write_users()
         if self.process is not None:
             time.sleep(1.02 - time.time() % 1.0)
@@ -576,11 +680,20 @@ class HivemailServer(_ManagedServer):
 
     def __init__(self, *, command: list[str] | None = None,
                  protocols: tuple[str, ...] = ("lmtp", "imap", "pop3"),
-                 extra_args: list[str] | None = None, **kwargs) -> None:
+                 extra_args: list[str] | None = None, workers: int | None = None,
+                 config: dict[str, dict[str, object]] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.command = list(command) if command else hivemail_command()
         self.protocols = tuple(dict.fromkeys(("lmtp", *protocols)))
         self.extra_args = list(extra_args or [])
+        self.workers = workers
+        # {"limits": {"max_connections": 6000}} -> a TOML file given to serve.
+        self.config = config or {}
+
+    def describe(self) -> str:
+        workers = self.workers or os.cpu_count() or 1
+        return (f"hivemail (embedded store: SQLite + blob files, fsync on), "
+                f"{workers} worker process{'es' if workers != 1 else ''}")
 
     @property
     def smtp_port(self) -> int:
@@ -613,8 +726,56 @@ class HivemailServer(_ManagedServer):
             tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
             raise ServerCommandError(f"hivemail user add exited {out.returncode}: {tail}")
 
+    def add_users_with_hash(self, names: list[str], password_hash: str) -> None:
+        """Create accounts whose password hash is *password_hash* (an
+        argon2id PHC string), through the store API, before ``start()``:
+        ``hivemail user add`` always hashes with its own (costly) argon2id
+        parameters.  No SCRAM credentials (LOGIN and PLAIN work)."""
+        import asyncio
+
+        if self.process is not None:
+            raise ServerError("add_users_with_hash: the server is running")
+        self._ensure_prepared()
+        sys.path.insert(0, str(REPO_ROOT / "src"))
+        from hivemail.mailstore.embedded.store import EmbeddedStore
+
+        async def go() -> None:
+            store = EmbeddedStore(self.data_dir)
+            await store.open()
+            try:
+                for name in names:
+                    await store.create_account(name.lower(), password_hash, "")
+            finally:
+                await store.close()
+
+        asyncio.run(go())
+
+    def _config_file(self) -> Path | None:
+        if not self.config:
+            return None
+        assert self.workdir is not None
+        path = self.workdir / "hivemail.toml"
+        lines = []
+        for section, values in self.config.items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                if isinstance(value, bool):
+                    lines.append(f"{key} = {'true' if value else 'false'}")
+                elif isinstance(value, (int, float)):
+                    lines.append(f"{key} = {value}")
+                else:
+                    lines.append(f'{key} = "{value}"')
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def _command(self) -> list[str]:
-        argv = [*self.command, "--data", str(self.data_dir), "serve"]
+        argv = [*self.command, "--data", str(self.data_dir)]
+        conf = self._config_file()
+        if conf is not None:
+            argv += ["--config", str(conf)]
+        argv.append("serve")
         for proto in self.protocols:
             argv += [f"--{proto}", f"127.0.0.1:{self.ports[proto]}"]
+        if self.workers:
+            argv += ["--workers", str(self.workers)]
         return argv + self.extra_args
