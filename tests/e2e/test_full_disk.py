@@ -193,7 +193,6 @@ def test_enospc_in_the_blob_writer_is_a_temporary_no_space_error(tmp_path: Path,
     import asyncio
 
     from hivemail.imap.errors import tagged_for
-    from hivemail.lmtp import delivery
     from hivemail.mailstore import ErrorKind, MailError
     from hivemail.mailstore.embedded import blobs as blobs_module
     from hivemail.mailstore.embedded.store import EmbeddedStore
@@ -215,7 +214,7 @@ def test_enospc_in_the_blob_writer_is_a_temporary_no_space_error(tmp_path: Path,
             with pytest.raises(MailError) as info:
                 await store.append(USER, "INBOX", raw, analyse(raw).to_bytes())
             error = info.value
-            assert error.kind is ErrorKind.TEMP and delivery.out_of_space(error)
+            assert error.kind is ErrorKind.NO_SPACE
             assert os.listdir(tmp_path / "d" / "blobs" / "tmp") == []
             assert tagged_for("a", error, target=True).code is not None
             assert "OVERQUOTA" in str(tagged_for("a", error, target=True).code)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-
 from hivemail.imap_proto import Tagged
 from hivemail.mailstore import ErrorKind, MailError
 
@@ -22,13 +20,6 @@ _CODES = {
 }
 
 
-def out_of_space(error: MailError) -> bool:
-    """The store ran out of disk space: its ``__cause__`` is ``OSError(ENOSPC)``
-    (or EDQUOT), see ``mailstore/embedded/store.py::_no_space``."""
-    cause = error.__cause__
-    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 def tagged_for(tag: str, error: MailError, *, target: bool = False) -> Tagged:
     """``target``: the mailbox named is where a message was to go (APPEND,
     COPY, MOVE), where RFC 9051 6.3.12 asks for [TRYCREATE] if it does not exist.
@@ -42,7 +33,7 @@ def tagged_for(tag: str, error: MailError, *, target: bool = False) -> Tagged:
     [LIMIT] is for fixed implementation limits (retrying never helps),
     [SERVERBUG] would send users to report a bug, and [UNAVAILABLE] is about
     a subsystem that is down."""
-    if error.kind is ErrorKind.TEMP and out_of_space(error):
+    if error.kind is ErrorKind.NO_SPACE:
         return Tagged.no(tag, "Not enough disk space on the server, try again later", "OVERQUOTA")
     if target and error.kind is ErrorKind.NOT_FOUND:
         return Tagged.no(tag, "Mailbox does not exist", "TRYCREATE")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import errno
 import secrets
 import time
 from collections.abc import Sequence
@@ -81,15 +80,6 @@ def trace_headers(
             f"Received: {source}by {config.hostname} (hivemail) with {protocol} id {session_id}{rcpt};\r\n\t{date}\r\n"
         )
     return "".join(out).encode("utf-8", "surrogateescape")
-
-
-def out_of_space(error: MailError) -> bool:
-    """The store could not write for lack of disk space (its ``__cause__`` is
-    ``OSError(ENOSPC)``/EDQUOT): reply 452 4.3.1, "Mail system full" (RFC 3463
-    section 3.4, RFC 5321 452 "insufficient system storage"), so the sender
-    queues the message and retries."""
-    cause = error.__cause__
-    return error.kind is ErrorKind.TEMP and isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def new_session_id() -> str:

@@ -155,7 +155,7 @@ class DeliverySession:
                 return Reply(552, "5.2.2", f"<{address}> Mailbox full")
             case ErrorKind.TOO_BIG:
                 return Reply(552, "5.3.4", f"<{address}> Message too big")
-            case ErrorKind.TEMP if delivery.out_of_space(result):
+            case ErrorKind.NO_SPACE:
                 return Reply(452, "4.3.1", f"<{address}> Insufficient system storage, try again later")
             case _:
                 return Reply(451, "4.3.0", f"<{address}> Temporary failure, try again later")

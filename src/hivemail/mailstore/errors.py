@@ -21,6 +21,7 @@ class ErrorKind(enum.Enum):
     TOO_BIG = "too-big"              # message over the size limit
     IN_USE = "in-use"                # locked by another session (POP3 maildrop)
     TEMP = "temp"                    # transient failure: try again later
+    NO_SPACE = "no-space"            # the disk (or filesystem quota) is full: try again later
     CORRUPT = "corrupt"              # index and files disagree
 
 

@@ -11,7 +11,6 @@ name paths and SQL.
 
 from __future__ import annotations
 
-import errno
 import logging
 
 from hivemail.mailstore import ErrorKind, MailError
@@ -33,8 +32,7 @@ def err_for(exc: MailError, what: str = "") -> Err:
     """The ``-ERR`` for a storage failure; anything unforeseen is SYS/TEMP
     (the client retries later, which is right for a server-side problem)."""
     code, text = _TEXT.get(exc.kind, (SYS_TEMP, "Temporary storage failure, try again later"))
-    cause = exc.__cause__
-    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.kind is ErrorKind.NO_SPACE:
         # A full disk is transient from the client's side: SYS/TEMP, retry later.
         code, text = SYS_TEMP, "Server is out of disk space, try again later"
     log.warning("pop3: %s%s", f"{what}: " if what else "", exc.text)

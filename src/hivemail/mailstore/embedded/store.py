@@ -309,13 +309,12 @@ def _out_of_space(exc: BaseException) -> bool:
 
 def _no_space(exc: BaseException) -> MailError:
     """A full disk (or filesystem quota), from a message file or from SQLite
-    (SQLITE_FULL): a temporary failure whose ``__cause__`` is an
-    ``OSError(ENOSPC)``.  That cause is the protocol-neutral mark the
-    protocol mappings look for (``imap/errors.py``: NO [OVERQUOTA];
-    ``lmtp``: 452 4.3.1; ``pop3/errors.py``: -ERR [SYS/TEMP]).  Nothing
-    half-written stays behind: ``BlobFiles`` unlinks its temporary file and
-    SQLite rolls the transaction back."""
-    error = MailError(ErrorKind.TEMP, "not enough disk space")
+    (SQLITE_FULL): ``ErrorKind.NO_SPACE``, a temporary failure each protocol
+    maps once (``imap/errors.py``: NO [OVERQUOTA]; ``lmtp``: 452 4.3.1;
+    ``pop3/errors.py``: -ERR [SYS/TEMP]).  Nothing half-written stays
+    behind: ``BlobFiles`` unlinks its temporary file and SQLite rolls the
+    transaction back."""
+    error = MailError(ErrorKind.NO_SPACE, "not enough disk space")
     error.__cause__ = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, str(exc))
     return error
 
