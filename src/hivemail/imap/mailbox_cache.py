@@ -9,6 +9,7 @@ index and this cache saves turning its rows into columns at every SELECT.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -32,25 +33,31 @@ class MailboxCache:
         self.store = store
         self.max_rows = max_rows
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
-        self._inflight: dict[tuple[int, int], asyncio.Future] = {}
+        self._inflight: dict[tuple[int, int], tuple[asyncio.Future, float]] = {}
 
-    async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
+    async def changes_since(self, mailbox_id: int, modseq: int, not_before: float = 0.0) -> Changes:
         """The store's change log after ``modseq``, read once however many
         sessions ask at the same moment: when a message arrives, every IDLE
-        session on that mailbox wakes and asks the same question."""
+        session on that mailbox wakes and asks the same question. A read in
+        flight is shared only if it began at or after ``not_before`` (the
+        asker's last own write, which it must see)."""
         key = (mailbox_id, modseq)
         pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        if pending is not None and pending[1] >= not_before:
+            return await asyncio.shield(pending[0])
         future = asyncio.ensure_future(self.store.changes_since(mailbox_id, modseq))
-        self._inflight[key] = future
+        self._inflight[key] = (future, time.monotonic())
+        def forget(_f=None) -> None:
+            if self._inflight.get(key, (None,))[0] is future:
+                del self._inflight[key]
+
         try:
             return await asyncio.shield(future)
         finally:
             if future.done():
-                self._inflight.pop(key, None)
+                forget()
             else:
-                future.add_done_callback(lambda _f: self._inflight.pop(key, None))
+                future.add_done_callback(forget)
 
     async def select(self, account: str, name: str) -> tuple[MailboxInfo, MessageTable, bool]:
         """The mailbox, a table of its messages consistent at

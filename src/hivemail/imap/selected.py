@@ -136,7 +136,9 @@ class SelectedView:
             i = table.index(u.uid)
             if i is None:
                 continue
-            if table.flags(i) == u.flags and table.modseqs[i] >= u.modseq:
+            if table.modseqs[i] >= u.modseq:
+                # Not newer than what the view holds (a row never goes back in
+                # MODSEQ): a stale read must not undo this session's own STORE.
                 continue
             table.set_flags(i, u.flags, u.modseq)
             if u.uid not in self.pending_expunge:

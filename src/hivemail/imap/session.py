@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass, field, replace
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
@@ -118,6 +119,8 @@ class ImapSession:
         self.client_id: dict[str, str | None] | None = None
         # (tag, exchange, OK to send after server-final) during AUTHENTICATE.
         self.sasl: tuple | None = None
+        # When the last command finished (its writes are committed by then).
+        self.last_command_end = 0.0
 
     def _logged_in_as(self, account: str) -> None:
         if self.conn.log is not None:
@@ -189,7 +192,9 @@ class ImapSession:
             return
         view = self.state.view
         try:
-            changes = await self.services.mailboxes.changes_since(view.mailbox_id, view.modseq)
+            changes = await self.services.mailboxes.changes_since(
+                view.mailbox_id, view.modseq, not_before=self.last_command_end
+            )
         except MailError as e:
             if e.kind.name == "NOT_FOUND":
                 # The mailbox was deleted or renamed away by another session.
@@ -314,6 +319,8 @@ class ImapSession:
                     result = Tagged.no(tag, "Internal error, the failure was logged", "SERVERBUG")
                 if result is None:  # IDLE and AUTHENTICATE answer later
                     return
+                # The updates owed now must include what this command wrote.
+                self.last_command_end = time.monotonic()
                 await after_command(self, command, result)
                 self.send(result)
             case LiteralRequested():

@@ -88,6 +88,14 @@ def test_simultaneous_change_reads_are_shared(tmp_path):
             assert calls == 1 and all(r == results[0] for r in results)
             await cache.changes_since(box.id, 0)
             assert calls == 2  # not kept after it finished: only simultaneous asks share
+            # A read that began before the asker's own last write is not joined.
+            import time
+
+            first = asyncio.ensure_future(cache.changes_since(box.id, 0))
+            await asyncio.sleep(0)
+            later = time.monotonic() + 1
+            await asyncio.gather(first, cache.changes_since(box.id, 0, not_before=later))
+            assert calls == 4
         finally:
             await store.close()
 

@@ -70,3 +70,13 @@ def test_shared_table_is_copied_before_the_first_change():
     b.note_own_flags([(2, frozenset({"\\Seen"}), 12)])
     assert list(a.uids) == [2] and list(b.uids) == [1, 2] and list(table.uids) == [1, 2]
     assert table.flags(1) == frozenset() and b.table.flags(1) == frozenset({"\\Seen"})
+
+
+def test_a_stale_flag_update_never_undoes_a_newer_row():
+    """Found by the consistency checker: a change-log read begun before this
+    session's own STORE must not put the older flags back."""
+    v = view([1])
+    v.note_own_flags([(1, frozenset({"$mine"}), 15)])
+    stale = Changes(1, 14, 2, flag_updates=(FlagUpdate(1, frozenset(), 14),))
+    assert v.apply(stale, allow_expunge=True) == []
+    assert v.table.flags(0) == frozenset({"$mine"})
