@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import skip_or_fail
+
 from tests.support.server import HivemailServer, cli
 
 pytestmark = pytest.mark.xdist_group("full-disk")
@@ -42,11 +44,11 @@ BODY = b"".join(b"line %05d of a message that does not fit on a full disk\r\n" %
 def _mount_tmpfs(where: Path) -> None:
     where.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
+        skip_or_fail("mounting a size-limited tmpfs needs root")
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0755", "tmpfs", str(where)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
+        skip_or_fail(f"cannot mount tmpfs here: {proc.stderr.strip()}")
 
 
 def _fill(disk: Path) -> Path:

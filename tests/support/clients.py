@@ -38,6 +38,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import skip_or_fail
+
 from tests.support.dovecot import Dovecot
 from tests.support.server import HivemailServer, cli
 
@@ -58,10 +60,6 @@ DELIVERY_HEADERS = frozenset({"return-path", "received", "delivered-to"})
 # environment
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def selected_servers() -> list[str]:
     """Server names from $HIVEMAIL_CLIENT_SERVERS (comma-separated; default
     "hivemail").  An unknown name is an error, not a silent no-op."""
@@ -77,10 +75,7 @@ def require_binary(name: str) -> str:
     """Path of client *name*; skip if missing, but fail when CI=true."""
     path = shutil.which(name)
     if path is None:
-        message = f"client binary {name!r} is not installed"
-        if in_ci():
-            pytest.fail(message + " (CI=true: missing clients fail, they are never skipped)")
-        pytest.skip(message)
+        skip_or_fail(f"client binary {name!r} is not installed")
     return path
 
 
@@ -89,9 +84,7 @@ def require_module(name: str):
     try:
         return __import__(name)
     except ImportError as exc:
-        if in_ci():
-            pytest.fail(f"client library {name!r} is not importable under CI=true: {exc}")
-        pytest.skip(f"client library {name!r} is not installed", allow_module_level=True)
+        skip_or_fail(f"client library {name!r} is not importable: {exc}", allow_module_level=True)
 
 
 def client_env(home: Path, **extra: str) -> dict[str, str]:

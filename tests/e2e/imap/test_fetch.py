@@ -40,6 +40,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import skip_or_fail
+
 from hivemail.mime import analyse, normalise_crlf
 from tests.support.dovecot import Dovecot, find_dovecot
 
@@ -473,7 +475,7 @@ def _response_name(item: str) -> str:
 @pytest.fixture(scope="module")
 def dovecot(tmp_path_factory, stored):
     if find_dovecot() is None:
-        pytest.skip("dovecot is not installed")
+        skip_or_fail("dovecot is not installed")
     d = Dovecot(tmp_path_factory.mktemp("dovecot"))
     d.add_user("compare", "secret")
     d.start()
