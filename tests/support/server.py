@@ -44,6 +44,7 @@ class HivemailServer:
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, int] = {}
         self.log: list[str] = []
+        self._drain: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self, timeout: float = 30.0) -> HivemailServer:
@@ -68,7 +69,8 @@ class HivemailServer:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=drain, args=(self.proc.stderr,), daemon=True).start()
+        self._drain = threading.Thread(target=drain, args=(self.proc.stderr,), daemon=True)
+        self._drain.start()
         ready.wait(timeout)
         if set(self.ports) < set(self.listeners):
             self.kill()
@@ -87,13 +89,23 @@ class HivemailServer:
                 self.proc.wait()
         rc = self.proc.returncode
         self.proc = None
+        self._read_to_end()
         return rc
+
+    def _read_to_end(self, timeout: float = 5.0) -> None:
+        # The process has exited but its last lines may still sit in the
+        # pipe: a test reading the log right after stop() must see them.
+        # (A worker that outlived a SIGKILLed supervisor keeps the pipe open,
+        # hence the bound.)
+        if self._drain is not None:
+            self._drain.join(timeout)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.proc = None
+        self._read_to_end(1.0)
 
     def tracebacks(self) -> list[str]:
         with self._lock:
