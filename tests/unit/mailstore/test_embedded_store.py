@@ -59,7 +59,7 @@ def test_layout_and_pragmas(tmp_path):
 
     run(path, body)
     assert sql(path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(path, "PRAGMA user_version") == [(3,)]
+    assert sql(path, "PRAGMA user_version") == [(store_module.SCHEMA_VERSION,)]
     assert len(os.listdir(os.path.join(path, "blobs"))) == 257
     assert not os.path.exists(os.path.join(path, "dirty"))     # closed cleanly
 
@@ -307,7 +307,7 @@ def test_store_not_open_is_a_temporary_error(tmp_path):
 
 
 def test_constants_match_schema():
-    assert store_module.SCHEMA_VERSION == 3
+    assert store_module.SCHEMA_VERSION == 5
 
 
 def test_writers_of_every_process_take_the_write_lock(tmp_path):

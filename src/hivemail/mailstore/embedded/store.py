@@ -151,9 +151,9 @@ from hivemail.mailstore.types import (
     Recipient,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 # Scripts that take the index from version n-1 to n (schema.sql makes 1).
-_MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql"}
+_MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql", 4: "schema_004.sql", 5: "schema_005.sql"}
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
 READERS = 3
