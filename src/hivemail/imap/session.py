@@ -39,7 +39,9 @@ from hivemail.imap_proto import (
     Recent,
     Response,
     ResponseCode,
+    SeqSet,
     Tagged,
+    Vanished,
     Version,
 )
 from hivemail.imap_proto import State as CoreState
@@ -185,15 +187,40 @@ class ImapSession:
         return True
 
     # -- selected-mailbox updates ---------------------------------------------
-    async def sync(self, allow_expunge: bool = True) -> None:
+    @property
+    def condstore(self) -> bool:
+        """RFC 7162 3.1: a CONDSTORE enabling command was issued; every
+        FETCH response about flags then carries MODSEQ."""
+        return "CONDSTORE" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        """RFC 7162 3.2.3: ENABLE QRESYNC was answered; expunges are then
+        reported as VANISHED, never EXPUNGE."""
+        return "QRESYNC" in self.enabled
+
+    def enable_condstore(self) -> None:
+        """The command being run is a CONDSTORE enabling command (RFC 7162
+        3.1). The first one with a mailbox selected reports its
+        HIGHESTMODSEQ, before the command's own responses."""
+        if self.condstore:
+            return
+        self.enabled.add("CONDSTORE")
+        if isinstance(self.state, Selected):
+            self.send(Condition.ok("Highest", ResponseCode.highestmodseq(self.state.view.modseq)))
+
+    async def sync(self, allow_expunge: bool = True, not_before: float | None = None) -> None:
         """Queue the untagged updates owed to the client (RFC 9051 7.5.1
-        says when EXPUNGE may be sent; the caller knows)."""
+        says when EXPUNGE may be sent; the caller knows). ``not_before``:
+        a change-log read started before this moment cannot serve (default:
+        the end of the last command, whose writes it must see)."""
         if not isinstance(self.state, Selected):
             return
         view = self.state.view
         try:
             changes = await self.services.mailboxes.changes_since(
-                view.mailbox_id, view.modseq, not_before=self.last_command_end
+                view.mailbox_id, view.modseq,
+                not_before=self.last_command_end if not_before is None else not_before,
             )
         except MailError as e:
             if e.kind.name == "NOT_FOUND":
@@ -209,21 +236,39 @@ class ImapSession:
 
     def send_updates(self, updates: list[Update]) -> None:
         view = self.state.view  # type: ignore[union-attr]
+        vanished: list[int] = []
         for u in updates:
             match u:
-                case ViewExpunge(seq=seq):
-                    self.send(Expunge(seq))
+                case ViewExpunge(seq=seq, uid=uid):
+                    if self.qresync:
+                        vanished.append(uid)  # one VANISHED for the run (RFC 7162 3.2.10.2)
+                    else:
+                        self.send(Expunge(seq))
                 case ViewExists(count=count):
+                    self._send_vanished(vanished)
                     self.send(Exists(count))
                     if not self.rev2:
                         new_recent = self.services.recent.claim(view)
                         if new_recent:
                             self.send(Recent(len(view.recent)))
-                case FlagsChanged(seq=seq, uid=uid, flags=flags):
+                case FlagsChanged(seq=seq, uid=uid, flags=flags, modseq=modseq):
+                    self._send_vanished(vanished)
                     items: list = [("FLAGS", self.flags_for(uid, flags))]
                     # RFC 9051 7.5.1 / 7162 3.2.4: UID helps clients that cache by UID.
                     items.append(("UID", uid))
+                    if self.condstore:
+                        items.append(("MODSEQ", (modseq,)))
                     self.send(Fetch(seq, tuple(items)))
+        self._send_vanished(vanished)
+
+    def send_expunges(self, expunges: list[ViewExpunge]) -> None:
+        """This session's own expunges, numbered out by the view."""
+        self.send_updates(list(expunges))
+
+    def _send_vanished(self, uids: list[int]) -> None:
+        if uids:
+            self.send(Vanished(SeqSet.compact(uids)))
+            uids.clear()
 
     def flags_for(self, uid: int, flags: frozenset[str]) -> tuple[str, ...]:
         out = sorted(flags, key=_flag_order)

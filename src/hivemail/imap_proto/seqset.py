@@ -66,6 +66,18 @@ class SeqSet:
         return cls(tuple(SeqRange(n) for n in numbers))
 
     @classmethod
+    def compact(cls, numbers) -> SeqSet:
+        """Build from numbers in any order, runs written as ranges
+        (``1:3,7``): VANISHED of thousands of UIDs stays one short line."""
+        pairs: list[tuple[int, int]] = []
+        for n in sorted(set(numbers)):
+            if pairs and n == pairs[-1][1] + 1:
+                pairs[-1] = (pairs[-1][0], n)
+            else:
+                pairs.append((n, n))
+        return cls.from_ranges(*pairs)
+
+    @classmethod
     def from_ranges(cls, *pairs: tuple[int, int]) -> SeqSet:
         return cls(tuple(SeqRange(a, None if a == b else b) for a, b in pairs))
 

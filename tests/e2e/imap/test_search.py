@@ -137,7 +137,9 @@ def test_dates_follow_internaldate_as_shown(c):
 
 def test_modseq_key_reports_highest_modseq(c):
     lines = c.ok("T SEARCH MODSEQ 1 UNSEEN")
-    assert re.fullmatch(rb"\* SEARCH 2 4 5 \(MODSEQ \d+\)", lines[0]), lines
+    # The first CONDSTORE enabling command reports HIGHESTMODSEQ (RFC 7162 3.1).
+    assert re.fullmatch(rb"\* OK \[HIGHESTMODSEQ \d+\] Highest", lines[0]), lines
+    assert re.fullmatch(rb"\* SEARCH 2 4 5 \(MODSEQ \d+\)", lines[1]), lines
     assert c.ok("T SEARCH MODSEQ 1 DRAFT FLAGGED")[0] == b"* SEARCH"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hivemail.imap.errors import tagged_for
 from hivemail.imap.handlers.common import InvalidSet, resolve
-from hivemail.imap_proto import Condition, Expunge, ResponseCode, SeqSet, Tagged
+from hivemail.imap_proto import Condition, ResponseCode, SeqSet, Tagged
 from hivemail.mailstore import MailError
 
 
@@ -35,8 +35,7 @@ async def _copy_or_move(session, tag: str, request, move: bool) -> Tagged:
     # RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
     if code is not None:
         session.send(Condition.ok("Moved UIDs", code))
-    for u in view.remove_own_expunges([p[0] for p in pairs]):
-        session.send(Expunge(u.seq))
+    session.send_expunges(view.remove_own_expunges([p[0] for p in pairs]))
     return Tagged.ok(tag, f"{verb} completed")
 
 

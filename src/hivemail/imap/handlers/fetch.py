@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 
 from hivemail.imap import fetch_sections as S
+from hivemail.imap import qresync as Q
 from hivemail.imap.handlers.common import InvalidSet, resolve
 from hivemail.imap_proto import Fetch, FetchLines, Tagged, format_datetime
 from hivemail.imap_proto.bodystructure import body, envelope
@@ -111,9 +112,11 @@ async def fetch(session, tag: str, request: FetchRequest) -> Tagged:
         uids = resolve(view, request.seqs, request.uid, session.saved_uids)
     except InvalidSet as e:
         return Tagged.bad(tag, str(e))
+    if request.vanished and not session.qresync:
+        return Tagged.bad(tag, "QRESYNC not enabled")  # RFC 7162 3.2.6
+    if request.changed_since is not None or any(a.name == "MODSEQ" for a in request.attributes):
+        session.enable_condstore()
     if request.vanished:
-        if "QRESYNC" not in session.enabled:
-            return Tagged.bad(tag, "QRESYNC not enabled")
         await _send_vanished(session, view, request)
     if request.changed_since is not None:
         since = request.changed_since
@@ -135,8 +138,14 @@ async def fetch(session, tag: str, request: FetchRequest) -> Tagged:
         items = [(i.name, _meta_value(session, i.kind, uid, m)) for i in meta_items]
         if uid in seen_set and not explicit_flags:
             # Dovecot (and RFC 9051 section 6.4.5's SHOULD) report the
-            # \Seen just set; it goes with the short items.
+            # \Seen just set; it goes with the short items, with the
+            # MODSEQ (and UID) a CONDSTORE (QRESYNC) client is owed (RFC
+            # 7162 3.2.4).
             items.append(("FLAGS", session.flags_for(uid, m.flags)))
+            if session.qresync and not any(i.kind == "UID" for i in meta_items):
+                items.insert(0, ("UID", uid))
+            if session.condstore and not any(i.kind == "MODSEQ" for i in meta_items):
+                items.append(("MODSEQ", (m.modseq,)))
         if content_items:
             items.extend(await _content(session, view, uid, m, content_items, outcome))
         if items:
@@ -259,13 +268,13 @@ async def _set_seen(session, view, uids: list[int], request: FetchRequest) -> se
 
 async def _send_vanished(session, view, request: FetchRequest) -> None:
     """UID FETCH ... (CHANGEDSINCE m VANISHED): the UIDs of the set expunged
-    since m, as ``* VANISHED (EARLIER)`` (RFC 7162 section 3.2.6)."""
+    since m, as ``* VANISHED (EARLIER)`` before any FETCH (RFC 7162 3.2.6)."""
+    if request.seqs.saved:
+        return  # "$" names messages the view holds: none of them vanished
     changes = await session.store.changes_since(view.mailbox_id, request.changed_since)
-    largest = max(view.uidnext - 1, max(changes.expunged, default=0))
-    ranges = request.seqs.ranges(largest) if not request.seqs.saved else []
-    gone = [u for u in changes.expunged if any(lo <= u <= hi for lo, hi in ranges)]
+    gone = Q.vanished_earlier(view, changes, request.seqs)
     if gone:
-        session.send(Vanished(SeqSet.of(*gone), earlier=True))
+        session.send(Vanished(SeqSet.compact(gone), earlier=True))
 
 
 # -- content ------------------------------------------------------------------

@@ -285,6 +285,8 @@ async def search(session, tag: str, request: SearchRequest) -> Tagged:
     if not isinstance(state, Selected):  # the core's state table prevents this
         return Tagged.bad(tag, "No mailbox selected")
     name = "UID SEARCH" if request.uid else "SEARCH"
+    if _uses_modseq(request.key):
+        session.enable_condstore()  # RFC 7162 3.1
     try:
         # Fold in what other sessions did first, so that a message expunged
         # meanwhile is known as such (it keeps its number, RFC 9051 7.5.1,

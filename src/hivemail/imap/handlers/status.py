@@ -16,6 +16,7 @@ async def status_items(session, name: str, items: tuple[str, ...]) -> Status:
         "DELETED": st.deleted,
         "SIZE": st.size,
         "RECENT": st.recent,
+        "HIGHESTMODSEQ": st.mailbox.highestmodseq,
     }
     out = []
     for item in items:
@@ -28,5 +29,7 @@ async def status_items(session, name: str, items: tuple[str, ...]) -> Status:
 
 
 async def status(session, tag: str, request) -> Tagged:
+    if any(item.upper() == "HIGHESTMODSEQ" for item in request.items):
+        session.enable_condstore()  # RFC 7162 3.1
     session.send(await status_items(session, request.mailbox, request.items))
     return Tagged.ok(tag, "STATUS completed")

@@ -36,22 +36,34 @@ async def store(session, tag: str, request) -> Tagged:
         flags = normalise_flags(request.flags)
     except (InvalidSet, ValueError) as e:
         return Tagged.bad(tag, str(e))
+    if request.unchanged_since is not None:
+        session.enable_condstore()  # RFC 7162 3.1
     mode = _MODES[request.mode]
     updates, failed = await session.store.store_flags(
         view.mailbox_id, uids, mode, flags, unchanged_since=request.unchanged_since
     )
     view.note_own_flags([(u.uid, u.flags, u.modseq) for u in updates])
-    if not request.silent:
-        # RFC 9051 6.4.6: the new flags of each message, also those whose
-        # flags did not change (Dovecot sends them all too).
-        for uid in uids:
-            if uid in failed or uid not in view.meta or view.is_expunged(uid):
-                continue
-            seq = view.seq_of(uid)
-            items: list = [("FLAGS", session.flags_for(uid, view.meta[uid].flags))]
-            if request.uid:
-                items.insert(0, ("UID", uid))
-            session.send(Fetch(seq, tuple(items)))
+    # RFC 9051 6.4.6: the new flags of each message, also those whose flags
+    # did not change (Dovecot sends them all too). A CONDSTORE client gets
+    # the MODSEQ of each, and a FETCH even after .SILENT for the messages
+    # changed (RFC 7162 3.1.3); a QRESYNC client also the UID (3.2.4).
+    # Item order as Dovecot's: UID, MODSEQ, FLAGS.
+    if request.silent:
+        targets = [u.uid for u in updates] if session.condstore else []
+    else:
+        targets = uids
+    for uid in targets:
+        if uid in failed or uid not in view.meta or view.is_expunged(uid):
+            continue
+        m = view.meta[uid]
+        items: list = []
+        if request.uid or session.qresync:
+            items.append(("UID", uid))
+        if session.condstore:
+            items.append(("MODSEQ", (m.modseq,)))
+        if not request.silent:
+            items.append(("FLAGS", session.flags_for(uid, m.flags)))
+        session.send(Fetch(view.seq_of(uid), tuple(items)))
     if failed:
         # RFC 7162 3.1.3: [MODIFIED set] names the messages not stored.
         nums = sorted(failed) if request.uid else sorted(view.seq_of(u) for u in failed if view.seq_of(u))
