@@ -2,8 +2,15 @@
 
 Exit codes of ``deliver`` follow sysexits.h, which MTAs such as Postfix read
 to decide between bouncing and retrying: 0 stored, 67 unknown user, 75
-temporary failure (retry), 65 bad input, 73 cannot create (over quota or
-too big: permanent).
+temporary failure (retry), 65 bad input, 73 cannot create (bigger than
+limits.max_message_size: permanent).
+
+Over quota, ``deliver`` answers as ``dovecot-lda -e`` does (observed with
+Dovecot 2.3): 75 (EX_TEMPFAIL) while the mailbox is full, as Dovecot with
+``quota_full_tempfail = yes`` and as our LMTP's 452 4.2.2, so the MTA keeps
+the mail until the user makes room; 77 (EX_NOPERM, dovecot-lda's code for
+a permanent rejection) when the message alone is larger than the quota
+limit and can never fit, as our LMTP's 552 5.2.2.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -23,6 +31,7 @@ from hivemail.auth.passwords import hash_password, make_scram
 from hivemail.config import POP3_DELE_ACTIONS, Config, ConfigError, load
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_CANTCREAT, EX_TEMPFAIL = 0, 64, 65, 67, 70, 73, 75
+EX_NOPERM = 77
 
 DEMO_ACCOUNT = "demo@localhost"
 # Per-account settings and the values each may take.
@@ -75,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("address")
     st.add_argument("key", choices=sorted(ACCOUNT_SETTINGS))
     st.add_argument("value")
+    qu = us.add_parser("quota", parents=[common], help="show or set an account's quota",
+                       description="With no limit given, show the limits and the usage. "
+                                   "SIZE is a number of bytes with an optional K, M, G or T "
+                                   "(1024-based, as Dovecot reads them); 'none' removes a limit.")
+    qu.add_argument("address")
+    qu.add_argument("--storage", metavar="SIZE", type=parse_limit_size, help="storage limit, e.g. 1G")
+    qu.add_argument("--messages", metavar="N", type=parse_limit_count, help="message count limit")
+    qu.add_argument("--json", action="store_true")
 
     al = sub.add_parser("alias", parents=[common], help="manage aliases")
     als = al.add_subparsers(dest="action", required=True)
@@ -102,6 +119,59 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", parents=[common], help="verify (and repair) the store")
     c.add_argument("--repair", action="store_true")
     return p
+
+
+_UNLIMITED = object()  # argparse value of "none": the limit is removed
+# 500M, 1G, 1GB, 1GiB, 100B, 4096: K/M/G/T are powers of 1024 (as Dovecot reads them).
+_SIZE = re.compile(r"([0-9]+) ?(?:([KMGT])I?B?|B)?", re.IGNORECASE)
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_limit_size(text: str):
+    """``"1G"`` -> 1073741824; ``"none"`` -> no limit."""
+    t = text.strip()
+    if t.lower() == "none":
+        return _UNLIMITED
+    m = _SIZE.fullmatch(t)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500M, 1G or none)")
+    return int(m.group(1)) * _SIZE_UNITS.get((m.group(2) or "").upper(), 1)
+
+
+def parse_limit_count(text: str):
+    t = text.strip()
+    if t.lower() == "none":
+        return _UNLIMITED
+    if not t.isdigit() or not t.isascii():
+        raise argparse.ArgumentTypeError(f"not a message count: {text!r} (a number or none)")
+    return int(t)
+
+
+def _kib(octets: int) -> int:
+    """Octets in units of 1024, rounded up, as IMAP's STORAGE shows them
+    (RFC 9208 5.1) and Dovecot rounds."""
+    return -(-octets // 1024)
+
+
+def quota_report(address: str, quota) -> dict:
+    return {
+        "account": address,
+        "storage": {"used": quota.bytes_used, "limit": quota.bytes_limit},
+        "messages": {"used": quota.messages_used, "limit": quota.messages_limit},
+    }
+
+
+def print_quota(report: dict) -> None:
+    """Like ``doveadm quota get``: STORAGE in KiB, as IMAP GETQUOTA shows it."""
+    rows = []
+    for name, key, scale in (("STORAGE", "storage", _kib), ("MESSAGE", "messages", int)):
+        used, limit = report[key]["used"], report[key]["limit"]
+        percent = "-" if limit is None else str(100 * used // limit if limit else 100)
+        rows.append((name, str(scale(used)), "-" if limit is None else str(scale(limit)), percent))
+    print(f"{'Type':<8} {'Value':>12} {'Limit':>12} {'%':>4}")
+    for name, used, limit, percent in rows:
+        print(f"{name:<8} {used:>12} {limit:>12} {percent:>4}")
+    print("(STORAGE in KiB; - is unlimited)")
 
 
 def make_config(args: argparse.Namespace) -> Config:
@@ -169,9 +239,34 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
                     print(f"hivemail: {args.key} must be one of {', '.join(allowed)}", file=sys.stderr)
                     return EX_USAGE
                 await store.set_account_setting(args.address.lower(), args.key, args.value)
+            case "quota":
+                return await user_quota(store, args)
         return EX_OK
 
     return run_with_store(config, go)
+
+
+async def user_quota(store, args: argparse.Namespace) -> int:
+    address = args.address.lower()
+    quota = await store.get_quota(address)
+    if args.storage is None and args.messages is None:
+        report = quota_report(address, quota)
+        if args.json:
+            print(json.dumps(report))
+        else:
+            print_quota(report)
+        return EX_OK
+
+    def value(given, current):
+        if given is None:
+            return current  # a limit not named stays as it is
+        return None if given is _UNLIMITED else given
+
+    await store.set_quota(address, value(args.storage, quota.bytes_limit),
+                          value(args.messages, quota.messages_limit))
+    if args.json:
+        print(json.dumps(quota_report(address, await store.get_quota(address))))
+    return EX_OK
 
 
 def cmd_alias(config: Config, args: argparse.Namespace) -> int:
@@ -234,7 +329,8 @@ def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
                 continue
             assert isinstance(res, MailError)
             print(f"hivemail: {r.address}: {res.text}", file=sys.stderr)
-            code = {ErrorKind.NOT_FOUND: EX_NOUSER, ErrorKind.NO_QUOTA: EX_CANTCREAT, ErrorKind.TOO_BIG: EX_CANTCREAT}
+            code = {ErrorKind.NOT_FOUND: EX_NOUSER, ErrorKind.TOO_BIG: EX_CANTCREAT,
+                    ErrorKind.NO_QUOTA: EX_TEMPFAIL, ErrorKind.QUOTA_TOO_BIG: EX_NOPERM}
             worst = max(worst, code.get(res.kind, EX_TEMPFAIL))
         return worst
 

@@ -13,6 +13,10 @@ _CODES = {
     ErrorKind.BAD_NAME: "CANNOT",
     ErrorKind.HAS_CHILDREN: "INUSE",
     ErrorKind.NO_QUOTA: "OVERQUOTA",
+    # RFC 9208 4.3.1 has one code for both: the addition puts the mailbox
+    # over a limit (Dovecot answers [OVERQUOTA] for a message bigger than
+    # the whole quota too).
+    ErrorKind.QUOTA_TOO_BIG: "OVERQUOTA",
     ErrorKind.TOO_BIG: "TOOBIG",
     ErrorKind.IN_USE: "INUSE",
     ErrorKind.TEMP: "UNAVAILABLE",

@@ -124,8 +124,27 @@ class DeliverySession:
             if r.local_domain or self.lmtp:
                 return Reply(550, "5.1.1", f"<{address}> User unknown")
             return Reply(550, "5.7.1", f"<{address}> Relaying denied")
+        if not self.lmtp:
+            # SMTP has one reply after DATA for every recipient: a full
+            # mailbox must be refused here, per recipient, or the sender
+            # never learns (RFC 5321 4.2.2: 452 at RCPT). LMTP answers per
+            # recipient after DATA, as Dovecot does by default.
+            refusal = await self.quota_refusal(r.account, address)
+            if refusal is not None:
+                return refusal
         self.txn.recipients.append(r)
         return Reply(250, "2.1.5", f"<{address}> Recipient OK")
+
+    async def quota_refusal(self, account: str, address: str) -> Reply | None:
+        try:
+            quota = await self.store.get_quota(account)
+        except MailError:
+            return None  # decided again, exactly, when the message is stored
+        if not quota.full:
+            return None
+        if quota.bytes_limit == 0 or quota.messages_limit == 0:
+            return self.reply_for(address, MailError(ErrorKind.QUOTA_TOO_BIG, "quota limit is 0"))
+        return self.reply_for(address, MailError(ErrorKind.NO_QUOTA, "mailbox full"))
 
     async def data(self, mail_from: str, data: bytes) -> list[Reply]:
         rcpts = self.txn.recipients
@@ -152,7 +171,13 @@ class DeliverySession:
             case ErrorKind.NOT_FOUND:
                 return Reply(550, "5.1.1", f"<{address}> User unknown")
             case ErrorKind.NO_QUOTA:
-                return Reply(552, "5.2.2", f"<{address}> Mailbox full")
+                # RFC 3463 X.2.2 "mailbox full": 4.2.2 while expunging can
+                # make room (Dovecot with quota_full_tempfail=yes), so the
+                # MTA retries instead of bouncing a user's mail at once.
+                return Reply(452, "4.2.2", f"<{address}> Quota exceeded (mailbox for user is full), try again later")
+            case ErrorKind.QUOTA_TOO_BIG:
+                # Larger than the storage limit itself: it can never fit.
+                return Reply(552, "5.2.2", f"<{address}> Quota exceeded (message is larger than the mailbox quota)")
             case ErrorKind.TOO_BIG:
                 return Reply(552, "5.3.4", f"<{address}> Message too big")
             case ErrorKind.NO_SPACE:

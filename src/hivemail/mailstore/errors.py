@@ -17,7 +17,8 @@ class ErrorKind(enum.Enum):
     NOT_ALLOWED = "not-allowed"      # e.g. deleting INBOX, a name reaching outside the account
     BAD_NAME = "bad-name"            # mailbox name malformed
     HAS_CHILDREN = "has-children"    # DELETE of a mailbox with inferiors and \Noselect rules
-    NO_QUOTA = "no-quota"            # over quota
+    NO_QUOTA = "no-quota"            # over quota now; expunging makes room (try again later)
+    QUOTA_TOO_BIG = "quota-too-big"  # larger than a quota limit itself: can never fit
     TOO_BIG = "too-big"              # message over the size limit
     IN_USE = "in-use"                # locked by another session (POP3 maildrop)
     TEMP = "temp"                    # transient failure: try again later

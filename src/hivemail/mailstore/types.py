@@ -58,6 +58,7 @@ class MailboxStatus:
     deleted: int
     size: int                      # sum of RFC822.SIZE
     recent: int = 0
+    deleted_size: int = 0          # sum of RFC822.SIZE of the \Deleted ones (RFC 9208 DELETED-STORAGE)
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,27 @@ class CheckReport:
     @property
     def clean(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class QuotaInfo:
+    """An account's quota: its limits (None: unlimited) and what it uses.
+
+    Usage counts every message of every mailbox of the account in full
+    (RFC822.SIZE), also when its bytes are shared with other messages."""
+
+    bytes_limit: int | None
+    messages_limit: int | None
+    bytes_used: int
+    messages_used: int
+
+    @property
+    def limited(self) -> bool:
+        return self.bytes_limit is not None or self.messages_limit is not None
+
+    @property
+    def full(self) -> bool:
+        """Nothing more fits: every delivery would be refused until some
+        mail is expunged (used by SMTP to refuse at RCPT time)."""
+        return ((self.bytes_limit is not None and self.bytes_used >= self.bytes_limit)
+                or (self.messages_limit is not None and self.messages_used >= self.messages_limit))

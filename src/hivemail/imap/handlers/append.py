@@ -10,7 +10,7 @@ from hivemail.imap.errors import tagged_for
 from hivemail.imap.handlers.store import normalise_flags
 from hivemail.imap_proto import ResponseCode, SeqSet, Tagged
 from hivemail.lmtp.delivery import analyse_to_bytes
-from hivemail.mailstore import FlagMode, MailError
+from hivemail.mailstore import ErrorKind, FlagMode, MailError
 from hivemail.mime import normalise_crlf
 
 
@@ -23,7 +23,27 @@ async def literal_requested(session, event) -> None:
     if event.size > limit:
         session.proto.reject_literal(Tagged.no(event.tag, f"Message is larger than {limit} bytes", "TOOBIG"))
         return
+    refused = await _quota_refuses(session, event.size)
+    if refused is not None:
+        # As Dovecot does: NO [OVERQUOTA] before the upload (every mailbox
+        # of the account shares its one quota root, so the target mailbox,
+        # not known yet, does not matter). The store checks again, exactly.
+        session.proto.reject_literal(tagged_for(event.tag, refused, target=True))
+        return
     session.proto.accept_literal()
+
+
+async def _quota_refuses(session, size: int) -> MailError | None:
+    try:
+        q = await session.store.get_quota(session.state.account.name)
+    except MailError:
+        return None  # the append itself will say what is wrong
+    if (q.bytes_limit is not None and size > q.bytes_limit) or q.messages_limit == 0:
+        return MailError(ErrorKind.QUOTA_TOO_BIG, "Quota exceeded (message is larger than the quota limit)")
+    if (q.bytes_limit is not None and q.bytes_used + size > q.bytes_limit) \
+            or (q.messages_limit is not None and q.messages_used + 1 > q.messages_limit):
+        return MailError(ErrorKind.NO_QUOTA, "Quota exceeded (mailbox for user is full)")
+    return None
 
 
 async def append(session, tag: str, request) -> Tagged:
