@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from hivemail.mailstore import Changes, MailboxInfo, MailStore
 from hivemail.mailstore.table import MessageTable
+from hivemail.imap.sort_cache import SortKeyCache
 
 # Mailboxes smaller than this are read fresh: cheap, and not worth the memory.
 MIN_CACHED_ROWS = 2_000
@@ -34,6 +35,8 @@ class MailboxCache:
         self.max_rows = max_rows
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._inflight: dict[tuple[int, int], tuple[asyncio.Future, float]] = {}
+        # SORT / THREAD keys of the same worker's mailboxes (imap/sort_cache.py).
+        self.sort_keys = SortKeyCache(store)
 
     async def changes_since(self, mailbox_id: int, modseq: int, not_before: float = 0.0) -> Changes:
         """The store's change log after ``modseq``, read once however many
