@@ -292,7 +292,9 @@ class ImapServerConnection:
         AUTHENTICATED, ``* PREAUTH`` -> AUTHENTICATED, ``* BYE`` -> LOGOUT,
         ``* ENABLED IMAP4rev2``/``UTF8=ACCEPT`` -> rev2 / UTF-8 mode (after this
         response).  A tagged OK to STARTTLS discards any bytes the client
-        pipelined after the command (CVE-2011-0411).
+        pipelined after the command (CVE-2011-0411).  A tagged OK to
+        UNAUTHENTICATE -> NOT_AUTHENTICATED, IMAP4rev1 and no UTF-8 mode:
+        what ENABLE switched on ceases (RFC 8437 section 4.1).
         """
         self._queue(response)
         match response:
@@ -320,11 +322,33 @@ class ImapServerConnection:
         self._state = next_state(self._state, name, status) if self._state is not State.LOGOUT else self._state
         if name == "STARTTLS" and status == "OK":
             self._drop_buffered_input()
+        if name == "UNAUTHENTICATE" and status == "OK":
+            self._version = Version.REV1
+            self._utf8 = False
         if self._barrier == tag:
             self._barrier = None
         if self._auth_tag == tag:
             self._auth_tag = None
             self._auth_line_expected = False
+
+    def take_unparsed_input(self) -> bytes:
+        """Remove and return the bytes received but not parsed yet.
+
+        For a command that changes the layer below the core (COMPRESS turns
+        compression on, UNAUTHENTICATE turns it off, RFC 4978 / RFC 8437):
+        the bytes the client sent after it belong to the new layer.  Call
+        it while the core waits for that command's tagged response (it is
+        a barrier, so nothing after it was parsed), *before* sending the
+        response; pass the bytes through the new layer and back in with
+        :meth:`receive_data`.  Raises ``LocalProtocolError`` otherwise."""
+        if self._barrier is None or self._literal_wait is not None or self._auth_tag is not None:
+            raise LocalProtocolError("take_unparsed_input() needs a barrier command waiting for its answer")
+        reading = self._reader.read_exact(len(self._reader))
+        try:
+            next(reading)
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("read_exact of what is buffered cannot wait")  # pragma: no cover
 
     def _drop_buffered_input(self) -> None:
         reading = self._reader.read_exact(len(self._reader))

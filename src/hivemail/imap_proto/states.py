@@ -74,6 +74,8 @@ TRANSITIONS: dict[tuple[str, str], dict[State, State]] = {
     ("EXAMINE", "NO"): {State.SELECTED: State.AUTHENTICATED},
     ("CLOSE", "OK"): {State.SELECTED: State.AUTHENTICATED},
     ("UNSELECT", "OK"): {State.SELECTED: State.AUTHENTICATED},
+    # RFC 8437 section 5, transition 7: back to the start, selected or not.
+    ("UNAUTHENTICATE", "OK"): {State.AUTHENTICATED: State.NOT_AUTHENTICATED, State.SELECTED: State.NOT_AUTHENTICATED},
 }
 
 

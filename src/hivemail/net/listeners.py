@@ -20,9 +20,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hivemail.net import logcontext
+from hivemail.net.compress import CompressionError, Deflater, Inflater
 from hivemail.net.logcontext import SessionLog
 
 log = logging.getLogger("hivemail.net")
+
+# Output up to this size is compressed on the loop; bigger writes in a
+# worker thread (zlib releases the GIL), so deflating a 1 MiB piece of a
+# big literal does not stall the other sessions of this worker.
+_INLINE_DEFLATE = 64 * 1024
 
 
 @dataclass(eq=False)  # identity-hashed: kept in a set of live connections
@@ -47,6 +53,23 @@ class Connection:
     _command_bytes: int = field(default=0, init=False)
     # read() returned None because a command took too long, not for silence.
     command_timed_out: bool = field(default=False, init=False)
+    # COMPRESS=DEFLATE (net/compress.py): both set by start_compression().
+    _inflater: Inflater | None = field(default=None, init=False)
+    _deflater: Deflater | None = field(default=None, init=False)
+    # Inflated bytes allowed per command (from the first byte after our
+    # last write, as the command deadline): past it the input is a
+    # decompression bomb, not a command the core would accept.
+    max_inflate: int = field(default=0, init=False)
+    _command_inflated: int = field(default=0, init=False)
+    # Why read() returned b"" when it was neither EOF nor shutdown: the
+    # session tells the client (e.g. BYE) before ending.
+    input_error: str | None = field(default=None, init=False)
+    input_over_limit: bool = field(default=False, init=False)  # ... and it was max_inflate
+
+    @property
+    def compressed(self) -> bool:
+        """COMPRESS=DEFLATE is active (RFC 4978)."""
+        return self._deflater is not None
 
     @property
     def is_loopback(self) -> bool:
@@ -74,8 +97,15 @@ class Connection:
         next write: every command the protocols know ends in a reply, so a
         write marks the end of one. This needs nothing from the protocol
         cores, and bounds a client that sends a command one byte a second,
-        which the silence timeout never would."""
+        which the silence timeout never would.
+
+        Under compression the chunk is inflated (at most ``limit`` bytes of
+        it per call), the deadline's rate credit counts bytes on the wire,
+        and b"" with ``input_error`` set means the input was not DEFLATE or
+        inflated past ``max_inflate`` in one command."""
         if self.closing.is_set():
+            return b""
+        if self.input_error is not None:
             return b""
         loop = asyncio.get_running_loop()
         allowance = self._command_allowance(loop.time())
@@ -86,6 +116,8 @@ class Connection:
             timeout = allowance if timeout is None else min(timeout, allowance)
         try:
             async with asyncio.timeout(timeout):
+                if self._inflater is not None:
+                    return self._read_inflated(await self._inflated(limit))
                 data = await self.reader.read(limit)
         except TimeoutError:
             allowance = self._command_allowance(loop.time())
@@ -99,24 +131,124 @@ class Connection:
             self._command_bytes += len(data)
         return data
 
+    async def _inflated(self, limit: int) -> bytes:
+        """Inflate what is buffered, reading the socket until it gives
+        something: a sync flush alone inflates to nothing, and b"" must
+        keep meaning EOF.  b"" (with ``input_error``) on bad input."""
+        inflater = self._inflater
+        assert inflater is not None
+        while True:
+            if inflater.pending:
+                try:
+                    out = inflater.inflate(limit)
+                except CompressionError as e:
+                    self.input_error = str(e)
+                    return b""
+                if out:
+                    return out
+            raw = await self.reader.read(limit)
+            if not raw:
+                return b""
+            if self._command_start is None:
+                self._command_start = asyncio.get_running_loop().time()
+            # The deadline's rate credit counts the wire: inflated bytes
+            # would let a bomb buy itself time.
+            self._command_bytes += len(raw)
+            inflater.feed(raw)
+
+    def _read_inflated(self, data: bytes) -> bytes:
+        self._command_inflated += len(data)
+        if self.max_inflate and self._command_inflated > self.max_inflate:
+            self.input_error = f"compressed input inflates beyond {self.max_inflate} bytes in one command"
+            self.input_over_limit = True
+            log.warning("client %s: %s; closing", self.peer_ip, self.input_error)
+            return b""
+        return data
+
+    def start_compression(self, buffered: bytes = b"", max_inflate: int = 0) -> None:
+        """DEFLATE both ways from now on (RFC 4978 section 3: "immediately
+        after the CRLF which ends the tagged OK").  ``buffered``: bytes
+        the client sent after COMPRESS that were already read (a client
+        that did not wait for the OK): they are compressed, so they go
+        through the inflater first.  ``max_inflate``: see the field."""
+        self._inflater = Inflater()
+        self._deflater = Deflater()
+        self.max_inflate = max_inflate
+        self._command_inflated = 0
+        if buffered:
+            self._inflater.feed(buffered)
+
+    async def stop_compression(self, unread: int) -> bytes | None:
+        """End compression both ways (RFC 8437 section 4.1: after the OK to
+        UNAUTHENTICATE).  Writes the end of our stream and returns the plain
+        bytes the client sent after the end of its own; ``unread``: inflated
+        bytes already read that lie past that end (pipelined after the
+        command).  None when the client's stream does not end there: the
+        caller should close the connection."""
+        inflater, deflater = self._inflater, self._deflater
+        assert inflater is not None and deflater is not None
+        self._inflater = self._deflater = None
+        self.max_inflate = 0
+        try:
+            self.writer.write(deflater.finish())
+            if not await self._drain():
+                return None
+            plain = inflater.end(unread)
+            # The last bytes of the client's flush may still be on their way.
+            async with asyncio.timeout(self.timeouts.command or None):
+                while plain is None:
+                    raw = await self.reader.read(65536)
+                    if not raw:
+                        return None
+                    inflater.feed(raw)
+                    plain = inflater.end(0)
+        except (CompressionError, TimeoutError, ConnectionError, OSError) as e:
+            log.info("client %s: no end to its compressed stream: %s", self.peer_ip, e)
+            return None
+        return plain
+
+    def compression_stats(self) -> tuple[int, int] | None:
+        """(bytes before, bytes after) compressing our output so far."""
+        if self._deflater is None:
+            return None
+        return self._deflater.raw_bytes, self._deflater.wire_bytes
+
     def shut(self) -> None:
         """Ask the session to end: its pending read returns b"" at once."""
         self.closing.set()
         self.reader.feed_eof()
 
-    async def write(self, data: bytes) -> bool:
+    async def write(self, data: bytes, more: bool = False) -> bool:
         """Write and drain; False when the peer has gone, or has read
         nothing of our output for ``ClientTimeouts.send`` seconds (the
         caller ends the session, which closes the socket). Ends the command
-        under way (see :meth:`read`)."""
+        under way (see :meth:`read`).
+
+        ``more``: more output follows at once (a burst written in pieces).
+        Under compression only the last piece of a burst is flushed; a
+        plain connection ignores it."""
         if not data:
             return True
         self._command_start = None
         self._command_bytes = 0
+        self._command_inflated = 0
+        if self._deflater is not None:
+            deflater = self._deflater
+            if len(data) > _INLINE_DEFLATE:
+                data = await asyncio.to_thread(deflater.compress, data, not more)
+            else:
+                data = deflater.compress(data, not more)
+            if not data:
+                return True
+        if self.writer.transport.is_closing():
+            return False  # aborted (see _drain) or closed by the peer
         try:
             self.writer.write(data)
             return await self._drain()
         except (ConnectionError, OSError):
+            return False
+        except RuntimeError:
+            # uvloop raises this for a transport closed under us meanwhile.
             return False
 
     async def _drain(self) -> bool:
@@ -145,7 +277,8 @@ class Connection:
         """Send ``count`` octets of the open file ``fd`` from ``offset`` with
         ``os.sendfile`` (zero-copy: page cache to socket), for a plain
         connection.  Returns the octets sent: ``count``, or fewer when the
-        zero-copy path is not available now (TLS; output still queued in
+        zero-copy path is not available now (TLS or compression: the bytes
+        must pass through us; output still queued in
         the transport; no socket; the peer gone or ``timeout`` seconds
         without progress).  The caller sends the rest with :meth:`write`.
 
@@ -158,7 +291,7 @@ class Connection:
         and writability is awaited on a ``dup()`` of the socket (the
         transport's own fd cannot be given to ``add_writer``).  Worth it
         for large files: each call costs an executor hop."""
-        if self.tls or count <= 0:
+        if self.tls or self.compressed or count <= 0:
             return 0
         transport = self.writer.transport
         sock = transport.get_extra_info("socket")
@@ -205,6 +338,9 @@ class Connection:
         is the caller's to discard, and what sits in the stream reader's
         buffer is dropped here, since the reader object survives the upgrade
         and would hand those plaintext bytes out as if they came under TLS."""
+        if self.compressed:
+            # RFC 4978 section 3: compression goes above TLS, never under it.
+            raise RuntimeError("TLS cannot start under an active compression layer")
         buffered = getattr(self.reader, "_buffer", None)
         if buffered is not None:
             buffered.clear()
@@ -327,6 +463,9 @@ class Listener:
             # client sees a closed socket, not a traceback.
             log.exception("%s: session with %s failed", self.name, ip)
         finally:
+            stats = conn.compression_stats()
+            if stats is not None:
+                log.info("%s: DEFLATE sent %d bytes as %d", self.name, *stats)
             self.connections.discard(conn)
             if task is not None:
                 self.tasks.discard(task)

@@ -127,3 +127,49 @@ def test_starttls_ok_discards_pipelined_plaintext():
     conn.receive_data(b"c CAPABILITY\r\n")
     [cap] = conn.events()
     assert cap.tag == "c"
+
+
+# -- UNAUTHENTICATE (RFC 8437) -------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [State.AUTHENTICATED, State.SELECTED])
+def test_unauthenticate_parses_after_login(state):
+    from hivemail.imap_proto import UnauthenticateRequest
+
+    assert parse_one(b"a UNAUTHENTICATE", state=state, answer=False) == UnauthenticateRequest()
+    assert parse_one(b"a unauthenticate", state=state, answer=False) == UnauthenticateRequest()
+
+
+def test_unauthenticate_bad_cases():
+    # RFC 8437 section 3: BAD for an invalid state or arguments, never NO.
+    assert_bad(b"a UNAUTHENTICATE", "not allowed in the not authenticated state", state=NA)
+    assert_bad(b"a UNAUTHENTICATE now", "extra", state=State.AUTHENTICATED)
+
+
+@pytest.mark.parametrize("before", [State.AUTHENTICATED, State.SELECTED])
+def test_unauthenticate_ok_returns_to_not_authenticated_and_rev1(before):
+    from hivemail.imap_proto import Enabled, Version
+
+    conn = ImapServerConnection(state=before)
+    conn.send(Enabled(("IMAP4rev2", "UTF8=ACCEPT")))
+    assert conn.version is Version.REV2 and conn.utf8
+    # Pipelined after it (section 3 allows that): judged in the new state.
+    conn.receive_data(b"a UNAUTHENTICATE\r\nb LOGIN fred secret\r\n")
+    [unauth] = conn.events()
+    assert unauth.command == "UNAUTHENTICATE"
+    assert list(conn.events()) == []  # a barrier
+    conn.send(Tagged.ok("a", "UNAUTHENTICATE completed"))
+    assert conn.state is State.NOT_AUTHENTICATED
+    # RFC 8437 4.1: what ENABLE switched on ceases.
+    assert conn.version is Version.REV1 and not conn.utf8
+    [login] = conn.events()
+    assert login.request == LoginRequest("fred", "secret")
+
+
+def test_unauthenticate_then_select_is_bad():
+    conn = ImapServerConnection(state=State.SELECTED)
+    conn.receive_data(b"a UNAUTHENTICATE\r\nb SELECT INBOX\r\n")
+    list(conn.events())
+    conn.send(Tagged.ok("a"))
+    [bad] = conn.events()
+    assert isinstance(bad, BadCommand) and "not allowed in the not authenticated state" in bad.text

@@ -9,6 +9,7 @@ from hivemail.imap_proto.states import TRANSITIONS, next_state
 
 # A syntactically valid line for each command, so only the state decides.
 VALID = {
+    "COMPRESS": b" DEFLATE", "UNAUTHENTICATE": b"",
     "CAPABILITY": b"", "NOOP": b"", "LOGOUT": b"", "ID": b" NIL", "STARTTLS": b"",
     "LOGIN": b" u p", "AUTHENTICATE": b" PLAIN", "ENABLE": b" CONDSTORE", "SELECT": b" INBOX",
     "EXAMINE": b" INBOX", "CREATE": b" x", "DELETE": b" x", "RENAME": b" x y", "SUBSCRIBE": b" x",
@@ -17,6 +18,9 @@ VALID = {
     "SEARCH": b" ALL", "FETCH": b" 1 FLAGS", "STORE": b" 1 +FLAGS (\\Seen)", "COPY": b" 1 x", "MOVE": b" 1 x",
     "UID EXPUNGE": b" 1", "UID SEARCH": b" ALL", "UID FETCH": b" 1 FLAGS", "UID STORE": b" 1 FLAGS ()",
     "UID COPY": b" 1 x", "UID MOVE": b" 1 x",
+    "SORT": b" (DATE) UTF-8 ALL", "UID SORT": b" (DATE) UTF-8 ALL",
+    "THREAD": b" REFERENCES UTF-8 ALL", "UID THREAD": b" REFERENCES UTF-8 ALL",
+    "GETQUOTA": b' "User quota"', "GETQUOTAROOT": b" INBOX", "SETQUOTA": b' "User quota" (STORAGE 1)',
 }
 LIVE_STATES = [State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED]
 
@@ -44,6 +48,8 @@ def test_transitions_table():
     assert next_state(State.AUTHENTICATED, "SELECT", "NO") is State.AUTHENTICATED
     assert next_state(State.SELECTED, "UNSELECT", "OK") is State.AUTHENTICATED
     assert next_state(State.SELECTED, "FETCH", "OK") is State.SELECTED
+    assert next_state(State.SELECTED, "UNAUTHENTICATE", "OK") is State.NOT_AUTHENTICATED
+    assert next_state(State.AUTHENTICATED, "UNAUTHENTICATE", "OK") is State.NOT_AUTHENTICATED
     for (name, _status), moves in TRANSITIONS.items():
         assert name in COMMANDS
         for before in moves:

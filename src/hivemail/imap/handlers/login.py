@@ -1,4 +1,5 @@
-"""LOGIN, AUTHENTICATE, STARTTLS (RFC 9051 section 6.2, RFC 4959, RFC 7677)."""
+"""LOGIN, AUTHENTICATE, STARTTLS (RFC 9051 section 6.2, RFC 4959, RFC 7677),
+UNAUTHENTICATE (RFC 8437)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ async def starttls(session, tag: str, request) -> None:
     if session.tls_active:
         session.send(Tagged.bad(tag, "TLS is already active"))
         return None
+    if session.conn.compressed:
+        # TLS would go under compression; RFC 4978 section 3 wants it above.
+        # (COMPRESS needs a login and STARTTLS comes before one, so only a
+        # future pre-login COMPRESS could get here.)
+        session.send(Tagged.bad(tag, "STARTTLS is not possible after COMPRESS"))
+        return None
     if session.services.tls is None:
         session.send(Tagged.no(tag, "TLS is not available", "UNAVAILABLE"))
         return None
@@ -40,6 +47,35 @@ async def starttls(session, tag: str, request) -> None:
         except (OSError, ConnectionError) as e:
             log.info("STARTTLS handshake failed: %s", e)
             session.conn.shut()
+    return None
+
+
+async def unauthenticate(session, tag: str, request) -> None:
+    """RFC 8437 section 3: back to the not-authenticated state, everything
+    reset but TLS.  NO is not an option (clients pipeline the next login
+    after it).  Compression ends too (section 4.1): ours after the CRLF of
+    the OK, the client's after the CRLF of its command, so what it sent
+    after the command is plain."""
+    conn = session.conn
+    compressed = conn.compressed
+    # Anything after the command went through the inflater as if it were
+    # compressed; the raw bytes are recovered below.
+    unread = session.proto.take_unparsed_input() if compressed else b""
+    log.info("%s logged out (UNAUTHENTICATE)", session.state.account.name)
+    session.reset_login()
+    # The OK takes the core back to not authenticated and IMAP4rev1.
+    session.send(Tagged.ok(tag, "UNAUTHENTICATE completed"))
+    if not await session.flush() or not compressed:
+        return None
+    plain = await conn.stop_compression(len(unread))
+    if plain is None:
+        # The client compressed past its command: section 3 allows a BYE
+        # when the connection state cannot be reset.
+        log.info("client kept compressing after UNAUTHENTICATE; closing")
+        session.send(Condition.bye("Compressed data after UNAUTHENTICATE"))
+        return None
+    if plain:
+        session.proto.receive_data(plain)
     return None
 
 

@@ -1,4 +1,4 @@
-"""LOGIN AUTHENTICATE STARTTLS  (RFC 9051 sections 6.2.1-6.2.3, RFC 4959)."""
+"""LOGIN AUTHENTICATE STARTTLS UNAUTHENTICATE  (RFC 9051 sections 6.2.1-6.2.3, RFC 4959, RFC 8437)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ __all__ = [
     "LoginRequest",
     "AuthenticateRequest",
     "StartTlsRequest",
+    "UnauthenticateRequest",
     "parse_login",
     "parse_authenticate",
     "parse_starttls",
+    "parse_unauthenticate",
     "decode_sasl",
 ]
 
@@ -53,6 +55,19 @@ class StartTlsRequest:
     """
 
 
+@dataclass(frozen=True)
+class UnauthenticateRequest:
+    """"UNAUTHENTICATE"   (RFC 8437 section 6: command-auth =/ "UNAUTHENTICATE")
+
+    A tagged OK moves the core back to the not-authenticated state and
+    IMAP4rev1 without UTF-8 mode: extensions switched on by ENABLE cease
+    (RFC 8437 section 4.1).  The client may pipeline LOGIN/AUTHENTICATE
+    after it (section 3); under COMPRESS those bytes are no longer
+    compressed, so the session takes them (``take_unparsed_input()``)
+    before it sends the OK.
+    """
+
+
 def parse_login(args: Args) -> LoginRequest:
     username = args.astring("a user name")
     password = args.astring("a password")
@@ -86,3 +101,8 @@ def parse_authenticate(args: Args) -> AuthenticateRequest:
 def parse_starttls(args: Args) -> StartTlsRequest:
     args.end()
     return StartTlsRequest()
+
+
+def parse_unauthenticate(args: Args) -> UnauthenticateRequest:
+    args.end()
+    return UnauthenticateRequest()
