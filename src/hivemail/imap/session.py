@@ -128,6 +128,34 @@ class ImapSession:
         if self.conn.log is not None:
             self.conn.log.account = account
 
+    def reset_login(self) -> None:
+        """UNAUTHENTICATE (RFC 8437 section 3): forget everything the login
+        brought -- the selected mailbox and its view (with the \\Recent
+        claims it holds: claims are per view, and the shared record of
+        what was handed out stays, so nothing becomes recent twice), saved
+        search results (section 4.1, SEARCHRES), what ENABLE switched on
+        (CONDSTORE and QRESYNC with it), cached analyses, a SASL exchange.
+        The protocol core resets its own state, version and UTF-8 mode when
+        the OK is sent.  TLS and the ID the client gave stay (section 3).
+        Fields added for a login belong here too."""
+        self.state = NotAuthenticated()
+        self.idle_tag = None
+        self.saved_uids = []
+        self.enabled = set()
+        self.analysis_cache = {}
+        self.sasl = None
+        if self.conn.log is not None:
+            self.conn.log.account = None
+
+    @property
+    def inflate_limit(self) -> int:
+        """Inflated bytes one command may bring under COMPRESS: twice the
+        biggest command the core accepts (an APPEND of the largest message
+        plus the rest of the command), the rule the core applies to a
+        ``{n+}`` it will not read (imap_proto/connection.py).  More is a
+        decompression bomb; the session ends (``Connection.max_inflate``)."""
+        return 2 * (self.config.limits.max_message_size + self.config.imap.max_command)
+
     def login_refused(self, tag: str, refused: LoginRefused) -> Tagged:
         """A limit refused a login without checking it: "try later" (RFC
         5530 UNAVAILABLE: temporary, unlike AUTHENTICATIONFAILED, so a
@@ -160,18 +188,23 @@ class ImapSession:
 
     async def flush(self) -> bool:
         """Write everything queued, streaming file segments; False if the
-        client has gone."""
-        for chunk in self.proto.chunks_to_send():
+        client has gone.  All of it is one burst: under COMPRESS only its
+        end is flushed (RFC 4978 section 4)."""
+        chunks = self.proto.chunks_to_send()
+        last = len(chunks) - 1
+        for i, chunk in enumerate(chunks):
             if isinstance(chunk, FileSegment):
-                if not await self._write_segment(chunk):
+                if not await self._write_segment(chunk, more=i < last):
                     return False
-            elif not await self.conn.write(chunk):
+            elif not await self.conn.write(chunk, more=i < last):
                 return False
         return True
 
-    async def _write_segment(self, seg: FileSegment) -> bool:
+    async def _write_segment(self, seg: FileSegment, more: bool = False) -> bool:
+        # Never sendfile here: under TLS or COMPRESS the bytes must pass
+        # through us anyway, and pieces keep memory flat either way.
         if seg.length <= _INLINE_READ:
-            return await self.conn.write(seg.read())
+            return await self.conn.write(seg.read(), more=more)
         done = 0
         while done < seg.length:
             n = min(_PIECE, seg.length - done)
@@ -181,9 +214,9 @@ class ImapSession:
                 # already on the wire, so the connection cannot continue.
                 log.error("stored message %s is shorter than recorded", seg.path)
                 return False
-            if not await self.conn.write(piece):
-                return False
             done += n
+            if not await self.conn.write(piece, more=more or done < seg.length):
+                return False
         return True
 
     # -- selected-mailbox updates ---------------------------------------------
@@ -312,6 +345,13 @@ class ImapSession:
             data = await self.conn.read(timeout=timeout)
         if self.conn.closing.is_set():
             self.send(Condition.bye("Server shutting down"))
+            await self.flush()
+            return None
+        if self.conn.input_error is not None:
+            # Bad DEFLATE data or a decompression bomb: the streams are out
+            # of step or not worth following; say why, then close.
+            code = "LIMIT" if self.conn.input_over_limit else None
+            self.send(Condition.bye(self.conn.input_error, code))
             await self.flush()
             return None
         if data is None:

@@ -67,6 +67,10 @@ __all__ = [
     "Vanished",
     "RawUntagged",
     "FetchLines",
+    "Sort",
+    "Thread",
+    "Quota",
+    "QuotaRoot",
     "Untagged",
     "Response",
     "format_response",
@@ -332,7 +336,14 @@ class Status:
     """``* STATUS mailbox (ITEM n ...)``"""
 
     mailbox: str
-    items: tuple[tuple[str, int], ...]
+    items: tuple[tuple[str, int | tuple[str, ...]], ...]
+
+
+def _status_item(name: str, value: int | tuple[str, ...]) -> bytes:
+    """``MESSAGES 3``, or ``MAILBOXID (F1234)`` for a tuple of atoms (RFC 8474)."""
+    if isinstance(value, tuple):
+        return name.encode("ascii") + b" (" + " ".join(value).encode("ascii") + b")"
+    return b"%s %d" % (name.encode("ascii"), value)
 
 
 @dataclass(frozen=True)
@@ -418,15 +429,64 @@ class RawUntagged:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Quota:
+    """``* QUOTA root (NAME usage limit ...)`` (RFC 9208 section 4.2.1)::
+
+        quota-response = "QUOTA" SP quota-root-name SP quota-list
+        quota-list     = "(" quota-resource *(SP quota-resource) ")"
+        quota-resource = resource-name SP resource-usage SP resource-limit
+
+    ``resources`` may be empty: "()" means no limits (section 4.2.1),
+    although the ABNF's quota-list asks for one resource."""
+
+    root: str
+    resources: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class QuotaRoot:
+    """``* QUOTAROOT mailbox root ...`` (RFC 9208 section 4.2.2)::
+
+        quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)"""
+
+    mailbox: str
+    roots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sort:
+    """``* SORT 2 84 882`` (RFC 5256 section 4): numbers in sort order.
+    The same in IMAP4rev2, which leaves SORT as it was."""
+
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Thread:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 section 4).
+
+    ``threads`` are nested pairs ``(number, children)``: ``number`` None is
+    a dummy (a parent not in the result, ``((3)(5))``), ``children`` a
+    sequence of pairs. Formatted without recursion (a reply chain may be
+    as deep as the mailbox is big)."""
+
+    threads: tuple
+
+
 #: Every untagged ("* ...") response type.
 Untagged = Union[
     Condition, Exists, Recent, Expunge, Fetch, Flags, ListItem, Status,
     Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged, FetchLines,
+    Sort, Thread,
+    Quota, QuotaRoot,
 ]
 
 Response = Union[
     Tagged, Continuation, Condition, Exists, Recent, Expunge, Fetch, Flags, ListItem, Status,
     Search, ESearch, Enabled, Id, Namespace, Capability, Vanished, RawUntagged, FetchLines,
+    Sort, Thread,
+    Quota, QuotaRoot,
 ]
 
 
@@ -655,7 +715,7 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
         case Status(mailbox, items):
             w.raw(b"* STATUS ")
             w.mailbox(mailbox)
-            w.raw(b" (" + b" ".join(b"%s %d" % (k.encode("ascii"), v) for k, v in items) + b")")
+            w.raw(b" (" + b" ".join(_status_item(k, v) for k, v in items) + b")")
         case Search(numbers, modseq, tag, uid) if ctx.version is Version.REV2:
             all_set = SeqSet.from_ranges(*_runs(numbers)) if numbers else None
             _body(w, ESearch(tag, uid, all=all_set, modseq=modseq if numbers else None))
@@ -716,6 +776,24 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
                 w.atom(cap)
         case Vanished(uids, earlier):
             w.raw(b"* VANISHED " + (b"(EARLIER) " if earlier else b"") + uids.to_bytes())
+        case Quota(root, resources):
+            w.raw(b"* QUOTA ")
+            w.string(root)
+            w.raw(b" (" + b" ".join(b"%s %d %d" % (n.encode("ascii"), used, limit)
+                                    for n, used, limit in resources) + b")")
+        case QuotaRoot(mailbox, roots):
+            w.raw(b"* QUOTAROOT ")
+            w.mailbox(mailbox)
+            for root in roots:
+                w.raw(b" ")
+                w.string(root)
+        case Sort(numbers):
+            w.raw(b"* SORT" + b"".join(b" %d" % n for n in numbers))
+        case Thread(threads):
+            w.raw(b"* THREAD")
+            if threads:
+                w.raw(b" ")
+                _thread_lists(w, threads)
         case RawUntagged(data):
             if b"\r" in data or b"\n" in data:
                 raise ValueError("RawUntagged data must not contain CR or LF")
@@ -723,6 +801,34 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
         case _:
             raise TypeError(f"not a response: {resp!r}")
     return True
+
+
+def _thread_lists(w: _Writer, threads) -> None:
+    """thread-list    = "(" (thread-members / thread-nested) ")"
+    thread-members = nz-number *(SP nz-number) [SP thread-nested]
+    thread-nested  = 2*thread-list                      (RFC 5256 section 5)
+
+    A message with one child continues its list ("3 6"); with more, each
+    child opens a nested list ("3 (4)(5)"). A dummy writes no number."""
+    out = w.buf
+    stack: list = []  # nodes to write and closing parentheses, last first
+    for node in reversed(threads):
+        stack.extend((b")", node, b"("))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out += item
+            continue
+        number, children = item
+        if number is not None:
+            out += b"%d" % number
+            if children:
+                out += b" "
+        if len(children) == 1:
+            stack.append(children[0])
+        else:
+            for child in reversed(children):
+                stack.extend((b")", child, b"("))
 
 
 def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from hivemail.mailstore.errors import MailError
 from hivemail.mailstore.search import TextKey, TextMatches
+from hivemail.mailstore.sortkeys import SortKeys
 from hivemail.mailstore.table import MessageTable
 from hivemail.mailstore.types import (
     AccountInfo,
@@ -31,6 +32,7 @@ from hivemail.mailstore.types import (
     MailboxSnapshot,
     MailboxStatus,
     MessageMeta,
+    QuotaInfo,
     Recipient,
 )
 
@@ -57,8 +59,15 @@ class MailStore(Protocol):
 
     async def set_quota(self, name: str, quota_bytes: int | None, quota_messages: int | None) -> None:
         """Set the account's quota (None = unlimited). deliver, append and copy
-        (and move into another account) then raise MailError(NO_QUOTA) for
-        what would not fit."""
+        (and move into another account; a move within it adds nothing) then
+        refuse what would not fit: MailError(QUOTA_TOO_BIG) if it exceeds a
+        limit by itself (it can never fit), MailError(NO_QUOTA) otherwise.
+        Lowering a limit below the usage refuses new mail, deletes nothing."""
+
+    async def get_quota(self, name: str) -> QuotaInfo:
+        """The account's limits and its usage now: every message of every
+        mailbox counted in full (RFC822.SIZE), kept exact as mail comes and
+        goes, never summed on demand. Raises MailError(NOT_FOUND)."""
 
     async def delete_account(self, name: str) -> None:
         """Delete the account, its mailboxes and its messages (blobs unreferenced)."""
@@ -192,6 +201,16 @@ class MailStore(Protocol):
         """Wait until the mailbox's HIGHESTMODSEQ passes ``modseq`` — by a
         change from any connection or any process on the same store. Returns
         False on timeout."""
+
+    # -- sort, thread and preview keys ---------------------------------------
+    async def sort_keys(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, SortKeys]:
+        """What SORT and THREAD compare (``mailstore.sortkeys``), computed
+        once per message at delivery: uid -> keys for the UIDs still present
+        (the others are simply absent). One round trip however many UIDs."""
+
+    async def previews(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, str]:
+        """RFC 8970 PREVIEW text computed at delivery (``sortkeys.preview``):
+        uid -> text for the UIDs still present."""
 
     # -- search index ------------------------------------------------------
     async def search_text(self, mailbox_id: int, keys: Sequence[TextKey]) -> TextMatches:

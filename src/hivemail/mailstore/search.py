@@ -79,6 +79,14 @@ class InternalTime:
 
 
 @dataclass(frozen=True)
+class SaveDate:
+    """When the message was saved into this mailbox (RFC 8514), as a UTC day."""
+
+    op: str              # "before" | "on" | "since"
+    day: date
+
+
+@dataclass(frozen=True)
 class SentDate:
     op: str
     day: date
@@ -116,7 +124,7 @@ class Recent:
     pass
 
 
-Query = (All | And | Or | Not | HasFlag | UidIn | InternalDate | InternalTime | SentDate | Size | Header
+Query = (All | And | Or | Not | HasFlag | UidIn | InternalDate | InternalTime | SaveDate | SentDate | Size | Header
          | Body | Text | ModSeq | Recent)
 
 #: The keys a full-text index may answer.
@@ -338,6 +346,8 @@ def matches(
             return _compare_day(op, meta.internal_date.date(), day)
         case InternalTime(op, when):
             return meta.internal_date < when if op == "before" else meta.internal_date >= when
+        case SaveDate(op, day):
+            return _compare_day(op, meta.save_date.date(), day)
         case Size(op, octets):
             return meta.size > octets if op == "larger" else meta.size < octets
         case ModSeq(at_least):
@@ -502,6 +512,8 @@ def meta_predicate(q: Query, recent: Callable[[int], bool] = lambda uid: False) 
             if op == "before":
                 return lambda m: m.internal_date < when
             return lambda m: m.internal_date >= when
+        case SaveDate(op, day):
+            return lambda m: _compare_day(op, m.save_date.date(), day)
         case Size(op, octets):
             if op == "larger":
                 return lambda m: m.size > octets

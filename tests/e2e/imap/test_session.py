@@ -51,7 +51,8 @@ def test_select_transcript_rev1(imap_server):
     assert lines[4] == b"* OK [UNSEEN 1] First unseen"
     assert re.fullmatch(rb"\* OK \[UIDVALIDITY \d+\] UIDs valid", lines[5])
     assert lines[6] == b"* OK [UIDNEXT 3] Predicted next UID"
-    assert lines[7] == b"s OK [READ-WRITE] SELECT completed"
+    assert re.fullmatch(rb"\* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok", lines[7])  # RFC 8474 4.2
+    assert lines[8] == b"s OK [READ-WRITE] SELECT completed"
     # A second session sees the messages, but they are no longer recent.
     d = imap_server.raw(user)
     assert b"* 0 RECENT" in d.ok("s EXAMINE INBOX")

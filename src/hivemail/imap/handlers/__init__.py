@@ -9,6 +9,7 @@ from typing import Any
 from hivemail.imap.handlers import (
     any_state,
     append,
+    compress,
     copy_move,
     enable,
     expunge,
@@ -17,8 +18,10 @@ from hivemail.imap.handlers import (
     list as list_,
     login,
     mailboxes,
+    quota,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -34,6 +37,8 @@ HANDLERS: dict[str, Handler] = {
     "STARTTLS": login.starttls,
     "LOGIN": login.login,
     "AUTHENTICATE": login.authenticate,
+    "UNAUTHENTICATE": login.unauthenticate,
+    "COMPRESS": compress.compress,
     "ENABLE": enable.enable,
     "SELECT": select.select,
     "EXAMINE": select.select,
@@ -48,6 +53,9 @@ HANDLERS: dict[str, Handler] = {
     "STATUS": status.status,
     "APPEND": append.append,
     "IDLE": idle.idle,
+    "GETQUOTA": quota.getquota,
+    "GETQUOTAROOT": quota.getquotaroot,
+    "SETQUOTA": quota.setquota,
     "CHECK": expunge.check,
     "CLOSE": select.close,
     "UNSELECT": select.unselect,
@@ -55,6 +63,10 @@ HANDLERS: dict[str, Handler] = {
     "UID EXPUNGE": expunge.expunge,
     "SEARCH": search.search,
     "UID SEARCH": search.search,
+    "SORT": sort.sort,
+    "UID SORT": sort.sort,
+    "THREAD": sort.thread,
+    "UID THREAD": sort.thread,
     "FETCH": fetch.fetch,
     "UID FETCH": fetch.fetch,
     "STORE": store.store,
@@ -68,8 +80,9 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(COMMANDS), set(COMMANDS) ^ set(HANDLERS)
 
 # Commands during which EXPUNGE must not be sent (RFC 9051 7.5.1: FETCH,
-# STORE, SEARCH, and COPY as Dovecot adds, all in their non-UID forms).
-_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH", "COPY"})
+# STORE, SEARCH, and COPY as Dovecot adds, all in their non-UID forms;
+# RFC 5256 section 3 adds SORT and THREAD).
+_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "THREAD"})
 
 
 async def after_command(session, command: str, result: Tagged) -> None:

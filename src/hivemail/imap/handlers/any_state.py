@@ -11,7 +11,11 @@ from hivemail.imap_proto import Capability, Id, Tagged
 _AUTHENTICATED = (
     "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS",
     "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE",
-    "UTF8=ACCEPT", "MULTIAPPEND", "CONDSTORE", "QRESYNC",
+    "UTF8=ACCEPT", "MULTIAPPEND", "CONDSTORE", "QRESYNC", "OBJECTID", "SAVEDATE", "PREVIEW",
+    # RFC 9208; not QUOTASET: users cannot change their quota (handlers/quota.py)
+    "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+    # RFC 5256, 5957, 5267 (handlers/sort.py)
+    "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT",
 )
 
 
@@ -28,6 +32,9 @@ def capabilities(session) -> tuple[str, ...]:
         caps += [f"AUTH={m}" for m in MECHANISMS if plaintext or m not in PLAINTEXT_MECHANISMS]
     else:
         caps += _AUTHENTICATED
+        # After login only, as Dovecot lists COMPRESS (RFC 8437 section 3
+        # allows the same for UNAUTHENTICATE).
+        caps += ("COMPRESS=DEFLATE", "UNAUTHENTICATE")
     return tuple(caps)
 
 

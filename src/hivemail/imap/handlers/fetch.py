@@ -24,8 +24,10 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from hivemail.imap import fetch_sections as S
+from hivemail.imap import objectid
 from hivemail.imap import qresync as Q
 from hivemail.imap.handlers.common import InvalidSet, resolve
 from hivemail.imap_proto import Fetch, FetchLines, Tagged, format_datetime
@@ -44,7 +46,7 @@ FLUSH_EVERY = 2000
 ANALYSIS_CACHE_SIZE = 4096
 
 UNKNOWN_CTE = ResponseCode("UNKNOWN-CTE")
-_META = frozenset({"FLAGS", "INTERNALDATE", "RFC822.SIZE", "UID", "MODSEQ"})
+_META = frozenset({"FLAGS", "INTERNALDATE", "RFC822.SIZE", "UID", "MODSEQ", "EMAILID", "SAVEDATE"})
 _SEEN = "\\Seen"
 
 
@@ -71,7 +73,7 @@ def _items(request: FetchRequest) -> tuple[list[_Item], list[_Item]]:
     for a in attrs:
         if a.name in _META:
             meta.append(_Item(a.name, a.name))
-        elif a.section is None and a.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE"):
+        elif a.section is None and a.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE", "THREADID", "PREVIEW"):
             content.append(_Item(a.name, a.name))
         elif a.section is None:  # RFC822, RFC822.HEADER, RFC822.TEXT (RFC 3501)
             text = {"RFC822": None, "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[a.name]
@@ -174,6 +176,10 @@ def _meta_value(session, kind: str, uid: int, m):
         return m.internal_date
     if kind == "RFC822.SIZE":
         return m.size
+    if kind == "EMAILID":
+        return (objectid.email_id(m.blob_id),)  # "EMAILID (M...)" (RFC 8474 5.3)
+    if kind == "SAVEDATE":
+        return m.save_date  # RFC 8514 section 3
     return (m.modseq,)  # MODSEQ: "MODSEQ (n)" (RFC 7162 section 3.3.2)
 
 
@@ -204,6 +210,10 @@ async def _fetch_meta_only(session, view, uids: list[int], items: list[_Item]) -
             return b"RFC822.SIZE %d" % sizes[i]
         if kind == "INTERNALDATE":
             return b'INTERNALDATE "' + format_datetime(table.internal_date(i)).encode() + b'"'
+        if kind == "EMAILID":
+            return b"EMAILID (" + objectid.email_id(table.blob_ids[i]).encode() + b")"
+        if kind == "SAVEDATE":
+            return b'SAVEDATE "' + format_datetime(datetime.fromtimestamp(table.sdates[i], timezone.utc)).encode() + b'"'
         return b"MODSEQ (%d)" % modseqs[i]
 
     kinds = [i.kind for i in items]
@@ -311,7 +321,7 @@ async def _content(session, view, uid: int, m, items: list[_Item], outcome: _Out
     if path and not os.path.exists(path):
         outcome.expunged = True
         return [(i.name, None) for i in items]
-    reader = _Reader(session, m.blob_id, path)
+    reader = _Reader(session, m.blob_id, path, view.mailbox_id, uid)
     try:
         return await _items_of(reader, a, items, outcome, "UTF8=ACCEPT" in session.enabled)
     except MailError as e:
@@ -333,6 +343,12 @@ async def _items_of(reader: _Reader, a: MessageAnalysis, items: list[_Item], out
                 out.append((i.name, body(a, False)))
             case "BODYSTRUCTURE":
                 out.append((i.name, body(a, True)))
+            case "THREADID":
+                keys = (await reader.store.sort_keys(reader.mailbox_id, [reader.uid])).get(reader.uid)
+                out.append((i.name, None if keys is None else (objectid.thread_of(keys, reader.blob_id),)))
+            case "PREVIEW":
+                # RFC 8970: computed at delivery; NIL only if the message went.
+                out.append((i.name, (await reader.store.previews(reader.mailbox_id, [reader.uid])).get(reader.uid)))
             case "SECTION":
                 out.append((i.name, await _section(reader, a, i, binary_parts)))
             case "BINARY" | "BINARY.SIZE":
@@ -381,10 +397,12 @@ async def _binary(reader: _Reader, where: S.Binary, partial, binary_parts: bool)
 class _Reader:
     """Reads byte ranges of one stored message (small pieces only)."""
 
-    def __init__(self, session, blob_id: str, path: str) -> None:
+    def __init__(self, session, blob_id: str, path: str, mailbox_id: int = 0, uid: int = 0) -> None:
         self.store = session.store
         self.blob_id = blob_id
         self.path = path
+        self.mailbox_id = mailbox_id
+        self.uid = uid
 
     async def read(self, span: S.Span) -> bytes:
         if span.length <= 0:

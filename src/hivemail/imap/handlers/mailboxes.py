@@ -1,10 +1,11 @@
 """CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 9051 6.3.4-6.3.8,
-RFC 6154 CREATE-SPECIAL-USE)."""
+RFC 6154 CREATE-SPECIAL-USE, RFC 8474 MAILBOXID)."""
 
 from __future__ import annotations
 
+from hivemail.imap import objectid
 from hivemail.imap.session import Selected
-from hivemail.imap_proto import Tagged
+from hivemail.imap_proto import ResponseCode, Tagged
 
 SPECIAL_USES = {u.lower(): u for u in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")}
 
@@ -25,8 +26,9 @@ async def create(session, tag: str, request) -> Tagged:
             # RFC 6154 3: NO [USEATTR] for an attribute we cannot give (one per mailbox).
             return Tagged.no(tag, f"Unsupported special-use attribute {' '.join(unknown or uses)}", "USEATTR")
         use = SPECIAL_USES[uses[0].lower()]
-    await session.store.create_mailbox(_account(session), name, use)
-    return Tagged.ok(tag, "CREATE completed")
+    mailbox = await session.store.create_mailbox(_account(session), name, use)
+    # RFC 8474 4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return Tagged.ok(tag, "CREATE completed", ResponseCode("MAILBOXID", ((objectid.mailbox_id(mailbox),),)))
 
 
 async def delete(session, tag: str, request) -> Tagged:

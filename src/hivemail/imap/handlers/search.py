@@ -40,6 +40,7 @@ import bisect
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 
+from hivemail.imap import objectid
 from hivemail.imap.handlers.common import resolve
 from hivemail.imap.selected import SelectedView
 from hivemail.imap_proto import ESearch, Search, SeqSet, Tagged
@@ -53,8 +54,11 @@ from hivemail.imap_proto.commands.search import (
     SearchKey,
     SearchModSeq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchRequest,
+    SearchSaveDate,
+    SearchSaveDateSupported,
     SearchSeq,
     SearchSize,
     SearchText,
@@ -64,7 +68,7 @@ from hivemail.mailstore import search as q
 from hivemail.mailstore.table import Row
 from hivemail.mime import MessageAnalysis
 
-__all__ = ["search", "translate", "evaluate", "SearchOutcome"]
+__all__ = ["search", "translate", "evaluate", "matching", "send_esearch", "SearchOutcome"]
 
 #: Messages whose analysis is fetched per store round trip, and whose text is
 #: read before the next batch: bounds memory, and lets other sessions run.
@@ -72,7 +76,8 @@ BATCH = 256
 
 
 # -- translation: IMAP key tree -> neutral query ------------------------------
-def translate(key: SearchKey, view: SelectedView, saved: list[int], now: datetime | None = None) -> q.Query:
+def translate(key: SearchKey, view: SelectedView, saved: list[int], now: datetime | None = None,
+              threads: dict[str, frozenset[int]] | None = None) -> q.Query:
     """The neutral query for ``key`` over ``view``: sequence sets become the
     UIDs they name now, ``$`` the saved UIDs, OLDER / YOUNGER instants
     relative to ``now``. And/Or/Not keep the client's order (the evaluator
@@ -88,6 +93,16 @@ def translate(key: SearchKey, view: SelectedView, saved: list[int], now: datetim
             return q.HasFlag(flag) if present else q.Not(q.HasFlag(flag))
         case SearchDate(op, day, sent):
             return q.SentDate(op.lower(), day) if sent else q.InternalDate(op.lower(), day)
+        case SearchSaveDate(op, day):
+            return q.SaveDate(op.lower(), day)
+        case SearchSaveDateSupported():
+            return q.All()  # every mailbox keeps save dates (RFC 8514 section 4)
+        case SearchObjectId("EMAILID", value):
+            blob_ids = view.table.blob_ids
+            return q.UidIn(frozenset(
+                uid for i, uid in enumerate(view.uids) if objectid.email_id(blob_ids[i]) == value))
+        case SearchObjectId("THREADID", value):
+            return q.UidIn((threads or {}).get(value, frozenset()))
         case SearchSize(op, size):
             return q.Size(op.lower(), size)
         case SearchHeader(name, value):
@@ -105,11 +120,11 @@ def translate(key: SearchKey, view: SelectedView, saved: list[int], now: datetim
             # OLDER n: received more than n seconds ago; YOUNGER n: within them.
             return q.InternalTime("before" if op == "OLDER" else "since", instant)
         case SearchNot(inner):
-            return q.Not(translate(inner, view, saved, now))
+            return q.Not(translate(inner, view, saved, now, threads))
         case SearchOr(left, right):
-            return q.Or((translate(left, view, saved, now), translate(right, view, saved, now)))
+            return q.Or((translate(left, view, saved, now, threads), translate(right, view, saved, now, threads)))
         case SearchAnd(keys):
-            return q.And(tuple(translate(k, view, saved, now) for k in keys))
+            return q.And(tuple(translate(k, view, saved, now, threads) for k in keys))
     raise TypeError(f"unknown search key {key!r}")
 
 
@@ -288,16 +303,7 @@ async def search(session, tag: str, request: SearchRequest) -> Tagged:
     if _uses_modseq(request.key):
         session.enable_condstore()  # RFC 7162 3.1
     try:
-        # Fold in what other sessions did first, so that a message expunged
-        # meanwhile is known as such (it keeps its number, RFC 9051 7.5.1,
-        # and matches nothing) and new ones are counted (EXISTS goes out
-        # before the result). The session syncs again after the command.
-        await session.sync(allow_expunge=False)
-        view = state.view
-        query = translate(request.key, view, session.saved_uids)
-        # RFC 9051 dropped \Recent: in IMAP4rev2 no message is recent.
-        recent_set = set() if session.rev2 else view.recent
-        outcome = await evaluate(session, view, query, recent_set.__contains__)
+        view, outcome = await matching(session, state, request.key)
     except Exception:
         if request.save:
             session.saved_uids = []  # RFC 5182 2.1: a failed search empties $
@@ -308,15 +314,59 @@ async def search(session, tag: str, request: SearchRequest) -> Tagged:
     if opts is None:
         session.send(Search(tuple(numbers), modseq, tag, request.uid))
     else:
-        _esearch(session, tag, request, opts, outcome, numbers, modseq)
+        send_esearch(session, tag, request, opts, outcome, numbers, modseq)
     code = "EXPUNGEISSUED" if outcome.expunge_issued else None
     return Tagged.ok(tag, f"{name} completed", code)
 
 
-def _esearch(session, tag: str, request: SearchRequest, opts: tuple[str, ...], outcome: SearchOutcome,
-             numbers: list[int], modseq: int | None) -> None:
+async def matching(session, state, key: SearchKey) -> tuple[SelectedView, SearchOutcome]:
+    """The messages of the selected mailbox that ``key`` matches: what
+    SEARCH, SORT and THREAD share (RFC 5256: "The SORT command first
+    searches the mailbox for messages that match the given searching
+    criteria")."""
+    # Fold in what other sessions did first, so that a message expunged
+    # meanwhile is known as such (it keeps its number, RFC 9051 7.5.1,
+    # and matches nothing) and new ones are counted (EXISTS goes out
+    # before the result). The session syncs again after the command.
+    await session.sync(allow_expunge=False)
+    view = state.view
+    threads = await _threads(session, view) if _has_threadid(key) else None
+    query = translate(key, view, session.saved_uids, threads=threads)
+    # RFC 9051 dropped \Recent: in IMAP4rev2 no message is recent.
+    recent_set = set() if session.rev2 else view.recent
+    return view, await evaluate(session, view, query, recent_set.__contains__)
+
+
+def _has_threadid(key: SearchKey) -> bool:
+    match key:
+        case SearchObjectId("THREADID", _):
+            return True
+        case SearchNot(inner):
+            return _has_threadid(inner)
+        case SearchOr(left, right):
+            return _has_threadid(left) or _has_threadid(right)
+        case SearchAnd(keys):
+            return any(_has_threadid(k) for k in keys)
+    return False
+
+
+async def _threads(session, view: SelectedView) -> dict[str, frozenset[int]]:
+    """THREADID -> UIDs of the view (SEARCH THREADID, RFC 8474 section 6),
+    from the sort keys stored at delivery, in one store round trip."""
+    out: dict[str, set[int]] = {}
+    blob_of = dict(zip(view.uids, view.table.blob_ids))
+    for uid, keys in (await session.store.sort_keys(view.mailbox_id, list(view.uids))).items():
+        out.setdefault(objectid.thread_of(keys, blob_of[uid]), set()).add(uid)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def send_esearch(session, tag: str, request, opts: tuple[str, ...], outcome: SearchOutcome,
+                 numbers: list[int], modseq: int | None) -> None:
     """RFC 4731 section 3.1: MIN, MAX and ALL are left out when nothing
-    matched; COUNT 0 is still given."""
+    matched; COUNT 0 is still given. ``numbers`` (and ``outcome.uids``) are
+    in the order to report: ascending for SEARCH, the sort order for SORT,
+    where MIN and MAX are the first and last in that order and ALL keeps it
+    (RFC 5267 section 3.1). ``request`` has ``uid``."""
     if "SAVE" in opts:
         if "ALL" in opts or "COUNT" in opts or not ("MIN" in opts or "MAX" in opts):
             session.saved_uids = list(outcome.uids)

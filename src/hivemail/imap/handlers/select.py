@@ -3,6 +3,7 @@ RFC 7162 3.1.8 CONDSTORE and 3.2.5 QRESYNC parameters)."""
 
 from __future__ import annotations
 
+from hivemail.imap import objectid
 from hivemail.imap import qresync as Q
 from hivemail.imap.selected import SelectedView
 from hivemail.imap.session import Authenticated, Selected
@@ -43,6 +44,7 @@ async def select(session, tag: str, request) -> Tagged:
             session.send(Condition.ok("First unseen", ResponseCode("UNSEEN", (first_unseen,))))
     session.send(Condition.ok("UIDs valid", ResponseCode.uidvalidity(mailbox.uidvalidity)))
     session.send(Condition.ok("Predicted next UID", ResponseCode.uidnext(mailbox.uidnext)))
+    session.send(Condition.ok("Ok", ResponseCode("MAILBOXID", ((objectid.mailbox_id(mailbox),),))))  # RFC 8474 4.2
     if request.condstore or request.qresync is not None:
         session.enabled.add("CONDSTORE")  # RFC 7162 3.1.8; the OK below says so
     if session.condstore:

@@ -1,7 +1,8 @@
-"""STATUS (RFC 9051 6.3.11, RFC 8438 SIZE)."""
+"""STATUS (RFC 9051 6.3.11, RFC 8438 SIZE, RFC 9208 4.1.4 DELETED-STORAGE)."""
 
 from __future__ import annotations
 
+from hivemail.imap import objectid
 from hivemail.imap_proto import Status, Tagged
 
 
@@ -16,7 +17,13 @@ async def status_items(session, name: str, items: tuple[str, ...]) -> Status:
         "DELETED": st.deleted,
         "SIZE": st.size,
         "RECENT": st.recent,
+        # RFC 9208 4.1.4 lets the server answer "the sum of the RFC822.SIZE
+        # of the messages with the \Deleted flag set": exactly what an
+        # EXPUNGE takes off the account's usage here, so it is also exact.
+        # In octets, like that sum and STATUS SIZE (RFC 8438).
+        "DELETED-STORAGE": st.deleted_size,
         "HIGHESTMODSEQ": st.mailbox.highestmodseq,
+        "MAILBOXID": (objectid.mailbox_id(st.mailbox),),  # RFC 8474 4.3
     }
     out = []
     for item in items:

@@ -29,6 +29,7 @@ from ..tokens import Args
 from . import (
     any_state,
     append,
+    compress,
     copy_move,
     enable,
     expunge,
@@ -37,8 +38,10 @@ from . import (
     list as list_,
     login,
     mailboxes,
+    quota,
     search,
     select,
+    sort,
     status,
     store,
 )
@@ -50,8 +53,10 @@ from .expunge import CheckRequest, ExpungeRequest
 from .fetch import FetchAttribute, FetchRequest, Section
 from .idle import IdleRequest
 from .list import ListRequest, LsubRequest, NamespaceRequest
-from .login import AuthenticateRequest, LoginRequest, StartTlsRequest
+from .login import AuthenticateRequest, LoginRequest, StartTlsRequest, UnauthenticateRequest
+from .compress import CompressRequest
 from .mailboxes import CreateRequest, DeleteRequest, RenameRequest, SubscribeRequest, UnsubscribeRequest
+from .quota import GetQuotaRequest, GetQuotaRootRequest, SetQuotaRequest
 from .search import (
     SearchAge,
     SearchAll,
@@ -69,6 +74,7 @@ from .search import (
     SearchText,
 )
 from .select import CloseRequest, QResync, SelectRequest, UnselectRequest
+from .sort import SortCriterion, SortRequest, ThreadRequest
 from .status import StatusRequest
 from .store import StoreRequest
 
@@ -77,14 +83,15 @@ __all__ = [
     "CommandSpec",
     "UID_COMMANDS",
     "AppendMessage", "AppendRequest", "AuthenticateRequest", "CapabilityRequest", "CheckRequest",
-    "CloseRequest", "CopyRequest", "CreateRequest", "DeleteRequest", "EnableRequest",
+    "CloseRequest", "CompressRequest", "UnauthenticateRequest", "CopyRequest", "CreateRequest", "DeleteRequest", "EnableRequest",
     "ExpungeRequest", "FetchAttribute", "FetchRequest", "IdRequest", "IdleRequest", "ListRequest",
     "LoginRequest", "LogoutRequest", "LsubRequest", "MoveRequest", "NamespaceRequest",
     "NoopRequest", "QResync", "RenameRequest", "SearchAge", "SearchAll", "SearchAnd",
     "SearchDate", "SearchFlag", "SearchHeader", "SearchKey", "SearchModSeq", "SearchNot",
     "SearchOr", "SearchRequest", "SearchSeq", "SearchSize", "SearchText", "Section",
-    "SelectRequest", "StartTlsRequest", "StatusRequest", "StoreRequest", "SubscribeRequest",
+    "SelectRequest", "SortCriterion", "SortRequest", "ThreadRequest", "StartTlsRequest", "StatusRequest", "StoreRequest", "SubscribeRequest",
     "UnselectRequest", "UnsubscribeRequest",
+    "GetQuotaRequest", "GetQuotaRootRequest", "SetQuotaRequest",
 ]
 
 
@@ -117,6 +124,11 @@ COMMANDS: dict[str, CommandSpec] = dict(
         _spec("STARTTLS", login.parse_starttls, NOT_AUTH, changes_state=True),
         _spec("LOGIN", login.parse_login, NOT_AUTH, changes_state=True),
         _spec("AUTHENTICATE", login.parse_authenticate, NOT_AUTH, changes_state=True),
+        # authenticated or selected, back to not authenticated (RFC 8437)
+        _spec("UNAUTHENTICATE", login.parse_unauthenticate, AUTH, breaks_mailbox=True, changes_state=True),
+        # RFC 4978: a barrier, as the bytes after it are compressed.  Not
+        # before login, as in Dovecot 2.3 (its imap-login answers BAD).
+        _spec("COMPRESS", compress.parse_compress, AUTH, changes_state=True),
         # authenticated (section 6.3)
         _spec("ENABLE", enable.parse_enable, AUTH, changes_state=True),
         _spec("SELECT", select.parse_select, AUTH, breaks_mailbox=True, changes_state=True),
@@ -132,6 +144,10 @@ COMMANDS: dict[str, CommandSpec] = dict(
         _spec("STATUS", status.parse_status, AUTH),
         _spec("APPEND", append.parse_append, AUTH),
         _spec("IDLE", idle.parse_idle, AUTH, breaks_seqs=True),
+        # RFC 9208 QUOTA
+        _spec("GETQUOTA", quota.parse_getquota, AUTH),
+        _spec("GETQUOTAROOT", quota.parse_getquotaroot, AUTH),
+        _spec("SETQUOTA", quota.parse_setquota, AUTH),
         # selected (section 6.4)
         _spec("CHECK", expunge.parse_check, SELECTED),
         _spec("CLOSE", select.parse_close, SELECTED, breaks_seqs=True, breaks_mailbox=True, changes_state=True),
@@ -144,6 +160,11 @@ COMMANDS: dict[str, CommandSpec] = dict(
         _spec("MOVE", copy_move.parse_move, SELECTED, uses_seqs=True, breaks_seqs=True),
         _spec("UID EXPUNGE", expunge.parse_uid_expunge, SELECTED, breaks_seqs=True),
         _spec("UID SEARCH", search.parse_uid_search, SELECTED, breaks_seqs=True),
+        # RFC 5256: EXPUNGE may be sent during UID SORT / UID THREAD, not during SORT / THREAD
+        _spec("SORT", sort.parse_sort, SELECTED, uses_seqs=True),
+        _spec("THREAD", sort.parse_thread, SELECTED, uses_seqs=True),
+        _spec("UID SORT", sort.parse_uid_sort, SELECTED, breaks_seqs=True),
+        _spec("UID THREAD", sort.parse_uid_thread, SELECTED, breaks_seqs=True),
         _spec("UID FETCH", fetch.parse_uid_fetch, SELECTED, breaks_seqs=True),
         _spec("UID STORE", store.parse_uid_store, SELECTED, breaks_seqs=True),
         _spec("UID COPY", copy_move.parse_uid_copy, SELECTED, breaks_seqs=True),

@@ -15,6 +15,10 @@ Grammar (RFC 9051 section 9, RFC 3516 section 4.2, RFC 7162 section 7)::
                       "BINARY.SIZE" section-binary
     fetch-att       =/ "RFC822" / "RFC822.HEADER" / "RFC822.TEXT"   ; RFC 3501
     fetch-att       =/ "MODSEQ"                                      ; RFC 7162
+    fetch-att       =/ "EMAILID" / "THREADID"                        ; RFC 8474
+    fetch-att       =/ "SAVEDATE"                                    ; RFC 8514
+    fetch-att       =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]
+    preview-mod     =  "LAZY"                                        ; RFC 8970
     partial         = "<" number64 "." nz-number64 ">"
     section         = "[" [section-spec] "]"
     section-binary  = "[" [section-part] "]"
@@ -44,7 +48,7 @@ __all__ = ["FetchRequest", "FetchAttribute", "Section", "parse_fetch", "parse_ui
 SIMPLE_ATTRIBUTES = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY", "BODYSTRUCTURE", "UID",
-        "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ",
+        "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ", "EMAILID", "THREADID", "SAVEDATE",
     }
 )
 MACROS = {
@@ -210,6 +214,17 @@ def _parse_attribute(args: Args) -> FetchAttribute:
     upper = word.upper()
     if upper in SIMPLE_ATTRIBUTES:
         return FetchAttribute(upper)
+    if upper == "PREVIEW":
+        if isinstance(args.peek(), ArgList):
+            mods = args.list("preview modifiers")
+            if mods.at_end():
+                raise args.error("empty list of preview modifiers")
+            while not mods.at_end():
+                if mods.keyword("a preview modifier") != "LAZY":
+                    raise args.error("unknown preview modifier")
+        # Previews are computed at delivery: LAZY (RFC 8970 4.1, "return
+        # NIL rather than delay") never needs to return NIL.
+        return FetchAttribute("PREVIEW")
     match = _SECTIONED.fullmatch(word)
     if match is None:
         raise args.error(f"unknown fetch attribute {word if len(word) < 60 else word[:57] + '...'}")

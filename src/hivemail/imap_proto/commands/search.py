@@ -28,6 +28,9 @@ Grammar (RFC 9051 section 9)::
     search-key      =/ "MODSEQ" [search-modsequence-ext] SP mod-sequence-valzer
     search-modsequence-ext = SP entry-name SP entry-type-req        ; RFC 7162
     search-key      =/ "OLDER" SP nz-number / "YOUNGER" SP nz-number ; RFC 5032
+    search-key      =/ "SAVEDBEFORE" SP date / "SAVEDON" SP date /
+                       "SAVEDSINCE" SP date / "SAVEDATESUPPORTED"   ; RFC 8514
+    search-key      =/ "EMAILID" SP objectid / "THREADID" SP objectid ; RFC 8474
 
 The tree is IMAP's, not storage's: sequence sets stay sequence sets (``$``
 included) because only the session knows the sequence-number view;
@@ -37,6 +40,7 @@ included) because only the session knows the sequence-number view;
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Union
@@ -57,6 +61,9 @@ __all__ = [
     "SearchText",
     "SearchModSeq",
     "SearchAge",
+    "SearchSaveDate",
+    "SearchSaveDateSupported",
+    "SearchObjectId",
     "SearchNot",
     "SearchOr",
     "SearchAnd",
@@ -64,6 +71,9 @@ __all__ = [
     "parse_uid_search",
     "RETURN_OPTIONS",
     "MAX_SEARCH_DEPTH",
+    "parse_return_options",
+    "charset_codec",
+    "parse_criteria",
 ]
 
 RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE")
@@ -102,6 +112,27 @@ class SearchDate:
     op: str  # "BEFORE" | "ON" | "SINCE"
     date: date
     sent: bool = False
+
+
+@dataclass(frozen=True)
+class SearchSaveDate:
+    """SAVEDBEFORE/SAVEDON/SAVEDSINCE date (RFC 8514 section 4)."""
+
+    op: str  # "BEFORE" | "ON" | "SINCE"
+    date: date
+
+
+@dataclass(frozen=True)
+class SearchSaveDateSupported:
+    """SAVEDATESUPPORTED: every message, where the mailbox keeps save dates (RFC 8514 section 4)."""
+
+
+@dataclass(frozen=True)
+class SearchObjectId:
+    """EMAILID objectid / THREADID objectid (RFC 8474 section 6)."""
+
+    kind: str  # "EMAILID" | "THREADID"
+    value: str
 
 
 @dataclass(frozen=True)
@@ -163,7 +194,8 @@ class SearchAnd:
 
 SearchKey = Union[
     SearchAll, SearchSeq, SearchFlag, SearchDate, SearchSize, SearchHeader, SearchText,
-    SearchModSeq, SearchAge, SearchNot, SearchOr, SearchAnd,
+    SearchModSeq, SearchAge, SearchNot, SearchOr, SearchAnd, SearchSaveDate, SearchSaveDateSupported,
+    SearchObjectId,
 ]
 
 
@@ -200,6 +232,9 @@ _DATE_KEYS = {
     "BEFORE": ("BEFORE", False), "ON": ("ON", False), "SINCE": ("SINCE", False),
     "SENTBEFORE": ("BEFORE", True), "SENTON": ("ON", True), "SENTSINCE": ("SINCE", True),
 }
+_SAVED_KEYS = {"SAVEDBEFORE": "BEFORE", "SAVEDON": "ON", "SAVEDSINCE": "SINCE"}
+# objectid = 1*255(ALPHA / DIGIT / "_" / "-")  (RFC 8474 section 7)
+_OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 class _Parser:
@@ -279,6 +314,15 @@ class _Parser:
             return SearchOr(left, self.key(args, depth + 1))
         if word == "MODSEQ":
             return self.modseq(args)
+        if word in _SAVED_KEYS:
+            return SearchSaveDate(_SAVED_KEYS[word], self.date(args))
+        if word == "SAVEDATESUPPORTED":
+            return SearchSaveDateSupported()
+        if word in ("EMAILID", "THREADID"):
+            value = args.astring(f"an object id after {word}")
+            if not _OBJECTID.fullmatch(value):
+                raise args.error(f"invalid object id {value[:40]!r}")
+            return SearchObjectId(word, value)
         raise args.error(f"unknown search key {arg.value if len(arg.value) < 40 else arg.value[:37] + '...'}")
 
     def modseq(self, args: Args) -> SearchModSeq:
@@ -302,35 +346,57 @@ class _Parser:
         return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
 
 
+def parse_return_options(args: Args, allowed: tuple[str, ...] = RETURN_OPTIONS,
+                         command: str = "SEARCH") -> tuple[str, ...] | None:
+    """``RETURN (opt ...)`` if it comes next (RFC 4731; RFC 5267 for SORT),
+    upper-cased, duplicates dropped; ``RETURN ()`` means ``(ALL)``. None if
+    there is no RETURN."""
+    if not (args.peek_keyword() == "RETURN" and args.pos + 1 < len(args.items)
+            and isinstance(args.items[args.pos + 1], ArgList)):
+        return None
+    args.next("RETURN")
+    opts = args.list("return options")
+    chosen: list[str] = []
+    while not opts.at_end():
+        opt = opts.keyword("a return option")
+        if opt not in allowed:
+            raise args.error(f"unknown {command} return option {opt}")
+        if opt not in chosen:
+            chosen.append(opt)
+    return tuple(chosen) or ("ALL",)
+
+
+def charset_codec(args: Args, charset: str) -> str:
+    """The Python codec for a CHARSET argument, or NO [BADCHARSET] (RFC 9051
+    6.4.4; SORT and THREAD answer the same, RFC 5256 section 3)."""
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        raise ParseError(
+            f"unsupported charset {charset}", code="BADCHARSET (US-ASCII UTF-8)", status="NO"
+        ) from None
+    if codec == "ascii":
+        codec = "utf-8"  # a superset; clients mislabel UTF-8 all the time
+    return codec
+
+
+def parse_criteria(args: Args, codec: str) -> SearchKey:
+    """The search keys to the end of the arguments (one or more, ANDed),
+    strings decoded with ``codec``: SEARCH's, SORT's and THREAD's."""
+    if args.at_end():
+        raise args.error("missing search key")
+    return _Parser(args, codec).keys(args, 0)
+
+
 def _parse(args: Args, uid: bool) -> SearchRequest:
-    returns = None
-    if args.peek_keyword() == "RETURN" and isinstance(args.items[args.pos + 1] if args.pos + 1 < len(args.items) else None, ArgList):
-        args.next("RETURN")
-        opts = args.list("return options")
-        chosen: list[str] = []
-        while not opts.at_end():
-            opt = opts.keyword("a return option")
-            if opt not in RETURN_OPTIONS:
-                raise args.error(f"unknown SEARCH return option {opt}")
-            if opt not in chosen:
-                chosen.append(opt)
-        returns = tuple(chosen) or ("ALL",)
+    returns = parse_return_options(args)
     charset = None
     codec = "utf-8"
     if args.peek_keyword() == "CHARSET":
         args.next("CHARSET")
         charset = args.astring("a charset name").upper()
-        try:
-            codec = codecs.lookup(charset).name
-        except LookupError:
-            raise ParseError(
-                f"unsupported charset {charset}", code="BADCHARSET (US-ASCII UTF-8)", status="NO"
-            ) from None
-        if codec == "ascii":
-            codec = "utf-8"  # a superset; clients mislabel UTF-8 all the time
-    if args.at_end():
-        raise args.error("missing search key")
-    key = _Parser(args, codec).keys(args, 0)
+        codec = charset_codec(args, charset)
+    key = parse_criteria(args, codec)
     return SearchRequest(key, uid, charset, returns)
 
 

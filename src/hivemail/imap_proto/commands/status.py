@@ -11,9 +11,11 @@ __all__ = ["StatusRequest", "parse_status", "parse_status_items", "STATUS_ITEMS"
 # status-att      = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" /
 #                   "UNSEEN" / "DELETED" / "SIZE"
 # RECENT is IMAP4rev1 (RFC 3501); HIGHESTMODSEQ is RFC 7162 section 3.1.8;
-# APPENDLIMIT is RFC 7889.
+# APPENDLIMIT is RFC 7889; DELETED-STORAGE is RFC 9208 section 4.1.4:
+# status-att =/ "DELETED" / "DELETED-STORAGE"; MAILBOXID is RFC 8474 section 4.3.
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT"}
+    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT",
+     "DELETED-STORAGE", "MAILBOXID"}
 )
 
 

@@ -136,6 +136,7 @@ from hivemail.mailstore.table import MessageTable
 from hivemail.mailstore.embedded.blobs import BlobFiles, _pid_alive, blob_id_of
 from hivemail.mailstore.errors import ErrorKind, MailError
 from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, body_text, fold, indexable
+from hivemail.mailstore.sortkeys import SortKeys, keys_from_bytes
 from hivemail.mailstore.types import (
     DEFAULT_MAILBOXES,
     AccountInfo,
@@ -148,10 +149,13 @@ from hivemail.mailstore.types import (
     MailboxSnapshot,
     MailboxStatus,
     MessageMeta,
+    QuotaInfo,
     Recipient,
 )
 
 SCHEMA_VERSION = 5
+# The version that added blob_keys (sort, thread and preview keys).
+_KEYS_SCHEMA = 5
 # Scripts that take the index from version n-1 to n (schema.sql makes 1).
 _MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql", 4: "schema_004.sql", 5: "schema_005.sql"}
 BUSY_TIMEOUT_MS = 30_000
@@ -942,6 +946,10 @@ class EmbeddedStore:
         await self._write(_tx_update_account, name.strip().lower(),
                           "quota_bytes = ?, quota_messages = ?", (quota_bytes, quota_messages))
 
+    async def get_quota(self, name: str) -> QuotaInfo:
+        """See the interface: limits and usage (the counters of schema_004.sql)."""
+        return await self._read(_r_quota, name.strip().lower())
+
     async def set_account_setting(self, name: str, key: str, value: str) -> None:
         await self._write(_tx_set_setting, name.strip().lower(), key, value)
 
@@ -1010,10 +1018,10 @@ class EmbeddedStore:
                 targets.append(exc)
         if not any(isinstance(t, tuple) for t in targets):
             return [t for t in targets]  # type: ignore[misc]
-        blob_id = await self._store_file(raw)
+        blob_id, keys = await self._store_file(raw, analysis)
         now = time.time()
         results = await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), targets,
-                                    _date_columns(internal_date, now), int(now))
+                                    _date_columns(internal_date, now), int(now), keys)
         self._kick_indexer()
         return results
 
@@ -1021,21 +1029,27 @@ class EmbeddedStore:
                      flags: Iterable[str] = (), internal_date: datetime | None = None) -> AppendResult:
         bits, keywords = _parse_flags(flags)
         target = (names.account_name(account), names.mailbox_name(mailbox), bits, keywords)
-        blob_id = await self._store_file(raw)
+        blob_id, keys = await self._store_file(raw, analysis)
         now = time.time()
         [result] = await self._write(self._tx_deliver, blob_id, raw, bytes(analysis), [target],
-                                     _date_columns(internal_date, now), int(now))
+                                     _date_columns(internal_date, now), int(now), keys)
         self._kick_indexer()
         if isinstance(result, MailError):
             raise result
         return result
 
-    async def _store_file(self, raw: bytes) -> str:
+    async def _store_file(self, raw: bytes, analysis: bytes) -> tuple[str, tuple]:
+        """Write the file; with its sort keys and preview (schema_005.sql),
+        computed in the same I/O-pool call, off the loop and the write lock."""
         assert self._loop is not None
         if not self._open:
             raise MailError(ErrorKind.TEMP, "store is not open")
+
+        def put(raw: bytes) -> tuple[str, tuple]:
+            return self.blobs.put(raw), _keys_row(*keys_from_bytes(bytes(analysis), raw))
+
         try:
-            return await self._loop.run_in_executor(self._io, self.blobs.put, bytes(raw))
+            return await self._loop.run_in_executor(self._io, put, bytes(raw))
         except OSError as exc:
             if _out_of_space(exc):
                 raise _no_space(exc) from exc
@@ -1043,10 +1057,12 @@ class EmbeddedStore:
 
     def _tx_deliver(self, conn: sqlite3.Connection, ctx: _Ctx, blob_id: str, raw: bytes,
                     analysis: bytes, targets: list, idate: tuple[int, int],
-                    now: int) -> list[AppendResult | MailError]:
+                    now: int, keys: tuple | None = None) -> list[AppendResult | MailError]:
         size = len(raw)
         conn.execute("INSERT INTO blobs(id, size, refcount, analysis) VALUES (?, ?, 0, ?) "
                      "ON CONFLICT(id) DO NOTHING", (blob_id, size, analysis))
+        if keys is not None and SCHEMA_VERSION >= _KEYS_SCHEMA:
+            conn.execute(_KEYS_INSERT, (blob_id, *keys))
         # Under the write lock: nobody can unlink the file between this check
         # and COMMIT (garbage collection and orphan removal take the lock too).
         self.blobs.ensure(blob_id, size, raw)
@@ -1140,6 +1156,47 @@ class EmbeddedStore:
                 raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
             seen.add(uidl)
         return await self._write(_tx_set_uidls, mailbox_id, sorted(uidls.items()))
+
+    # ======================================================================
+    # sort, thread and preview keys (schema_005.sql)
+
+    async def sort_keys(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, SortKeys]:
+        """See the interface."""
+        rows = await self._keyed_rows(mailbox_id, uids)
+        return {uid: _sort_keys_of(row) for uid, row in rows.items()}
+
+    async def previews(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, str]:
+        """See the interface."""
+        rows = await self._keyed_rows(mailbox_id, uids)
+        return {uid: row[-1] for uid, row in rows.items()}
+
+    async def _keyed_rows(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, tuple]:
+        """uid -> blob_keys row (without blob_id) for the UIDs still present;
+        rows missing (blobs stored before schema 5) are computed from the
+        analysis and the file, then inserted for next time."""
+        assert self._loop is not None
+        found, missing = await self._read(_r_keys, mailbox_id, sorted(set(uids)))
+        if missing:
+            computed = await self._loop.run_in_executor(self._io, self._compute_keys, missing)
+            if computed:
+                await self._write(_tx_put_keys, [(blob_id, *row) for blob_id, row in computed.items()])
+            for uid, blob_id, _analysis in missing:
+                row = computed.get(blob_id)
+                if row is not None:
+                    found[uid] = row
+        return found
+
+    def _compute_keys(self, missing: list[tuple[int, str, bytes]]) -> dict[str, tuple]:
+        out: dict[str, tuple] = {}
+        for _uid, blob_id, analysis in missing:
+            if blob_id in out:
+                continue
+            try:
+                raw = self.blobs.read(blob_id)
+            except OSError:
+                raw = b""  # check() reports the file; the headers still sort
+            out[blob_id] = _keys_row(*keys_from_bytes(analysis, raw))
+        return out
 
     # ======================================================================
     # search index (see "Search index" above)
@@ -1321,6 +1378,26 @@ class EmbeddedStore:
                                          " WHERE append_modseq > modseq"))
         for row in conn.execute("PRAGMA foreign_key_check").fetchall():
             problem(f"foreign key violation: {row}")
+        # 4b. quota usage counters (schema_004.sql) equal a fresh sum over
+        # each account's messages (after the repairs above, which expunge
+        # rows: the triggers keep the counters in step with them).
+        # (No table: a store held below version 4, as migration tests do.)
+        has_usage = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'account_usage'").fetchone()
+        actual = {} if not has_usage else {row[0]: (row[1], row[2]) for row in conn.execute(
+            "SELECT a.id, coalesce(sum(m.size), 0), count(m.uid) FROM accounts a"
+            " LEFT JOIN mailboxes b ON b.account_id = a.id LEFT JOIN messages m ON m.mailbox_id = b.id"
+            " GROUP BY a.id")}
+        kept = {} if not has_usage else {row[0]: (row[1], row[2]) for row in conn.execute(
+            "SELECT account_id, bytes, messages FROM account_usage")}
+        for account_id, (used_bytes, used_messages) in sorted(actual.items()):
+            counters = kept.get(account_id)
+            if counters != (used_bytes, used_messages):
+                shown = "missing" if counters is None else f"{counters[0]} bytes in {counters[1]} messages"
+                problem(f"account {account_id}: quota usage {shown}, messages sum to"
+                        f" {used_bytes} bytes in {used_messages} messages",
+                        lambda a=account_id, b=used_bytes, n=used_messages: conn.execute(
+                            "INSERT OR REPLACE INTO account_usage(account_id, bytes, messages)"
+                            " VALUES (?, ?, ?)", (a, b, n)))
         # 5. the search index: a blob's doc exists; a doc belongs to a blob or
         # is queued for deletion (its FTS5 rows go with its search_doc row).
         for blob_id, doc in conn.execute(
@@ -1428,16 +1505,23 @@ def _mailbox_by_id(conn: sqlite3.Connection, mailbox_id: int) -> tuple:
 
 
 def _check_quota(conn: sqlite3.Connection, account_row: tuple, add_bytes: int, add_messages: int) -> None:
+    """Raise unless ``add_messages`` more messages of ``add_bytes`` in all
+    fit the account's quota. What would not fit even an empty account is
+    QUOTA_TOO_BIG (retrying never helps: LMTP 552 5.2.2); the rest is
+    NO_QUOTA (expunging makes room: 452 4.2.2). Usage comes from the
+    account_usage counters (schema_004.sql): one row, not a scan."""
     account_id, quota_bytes, quota_messages = account_row
     if quota_bytes is None and quota_messages is None:
         return
-    count, total = conn.execute(
-        "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id IN"
-        " (SELECT id FROM mailboxes WHERE account_id = ?)", (account_id,)).fetchone()
-    if quota_bytes is not None and total + add_bytes > quota_bytes:
-        raise MailError(ErrorKind.NO_QUOTA, "over storage quota")
-    if quota_messages is not None and count + add_messages > quota_messages:
-        raise MailError(ErrorKind.NO_QUOTA, "over message-count quota")
+    if (quota_bytes is not None and add_bytes > quota_bytes) \
+            or (quota_messages is not None and add_messages > quota_messages):
+        raise MailError(ErrorKind.QUOTA_TOO_BIG, "Quota exceeded (message is larger than the quota limit)")
+    row = conn.execute("SELECT bytes, messages FROM account_usage WHERE account_id = ?",
+                       (account_id,)).fetchone()
+    used_bytes, used_messages = row if row is not None else (0, 0)
+    if (quota_bytes is not None and used_bytes + add_bytes > quota_bytes) \
+            or (quota_messages is not None and used_messages + add_messages > quota_messages):
+        raise MailError(ErrorKind.NO_QUOTA, "Quota exceeded (mailbox for user is full)")
 
 
 def _bump(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, hms: int) -> int:
@@ -1512,6 +1596,15 @@ def _r_accounts(conn: sqlite3.Connection) -> list[AccountInfo]:
         settings.setdefault(account_id, {})[key] = value
     return [AccountInfo(*row, settings=settings.get(row[0], {})) for row in conn.execute(
         "SELECT id, name, password_hash, scram, quota_bytes, quota_messages FROM accounts ORDER BY name")]
+
+
+def _r_quota(conn: sqlite3.Connection, account: str) -> QuotaInfo:
+    row = conn.execute("SELECT a.quota_bytes, a.quota_messages, coalesce(u.bytes, 0), coalesce(u.messages, 0)"
+                       " FROM accounts a LEFT JOIN account_usage u ON u.account_id = a.id"
+                       " WHERE a.name = ?", (account,)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.NOT_FOUND, f"no account {account}")
+    return QuotaInfo(*row)
 
 
 def _r_resolve(conn: sqlite3.Connection, address: str) -> str | None:
@@ -1605,10 +1698,11 @@ def _tx_set_subscribed(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: 
 def _r_status(conn: sqlite3.Connection, account: str, name: str) -> MailboxStatus:
     conn.execute("BEGIN")
     box = _mailbox(_mailbox_row(conn, _account_id(conn, account), name))
-    messages, unseen, deleted, size = conn.execute(
+    messages, unseen, deleted, size, deleted_size = conn.execute(
         "SELECT count(*), coalesce(sum((sysflags & 1) = 0), 0), coalesce(sum((sysflags & 8) != 0), 0),"
-        " coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", (box.id,)).fetchone()
-    return MailboxStatus(box, messages, unseen, deleted, size)
+        " coalesce(sum(size), 0), coalesce(sum(CASE WHEN sysflags & 8 THEN size ELSE 0 END), 0)"
+        " FROM messages WHERE mailbox_id = ?", (box.id,)).fetchone()
+    return MailboxStatus(box, messages, unseen, deleted, size, deleted_size=deleted_size)
 
 
 # -- message jobs and queries ------------------------------------------------
@@ -2066,3 +2160,68 @@ def _tx_drop_dead(conn: sqlite3.Connection, ctx: _Ctx, n: int) -> bool:
         _drop_doc(conn, doc)
     conn.executemany("DELETE FROM search_dead WHERE doc = ?", rows)
     return len(rows) == n
+
+
+# ---------------------------------------------------------------------------
+# sort, thread and preview keys (schema_005.sql)
+
+_KEYS_COLUMNS = ("sent, subject, reply, from_addr, to_addr, cc_addr, display_from, display_to,"
+                 " message_id, refs, preview")
+_KEYS_INSERT = (f"INSERT INTO blob_keys(blob_id, {_KEYS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(blob_id) DO NOTHING")
+
+
+def _keys_row(keys: SortKeys, preview: str) -> tuple:
+    """The blob_keys columns after blob_id, in _KEYS_COLUMNS order."""
+    return (keys.sent, _storable(keys.subject), int(keys.reply), _storable(keys.from_), _storable(keys.to),
+            _storable(keys.cc), _storable(keys.display_from), _storable(keys.display_to),
+            None if keys.message_id is None else _storable(keys.message_id),
+            "\n".join(_storable(r) for r in keys.references), _storable(preview))
+
+
+def _sort_keys_of(row: tuple) -> SortKeys:
+    sent, subject, reply, from_, to, cc, dfrom, dto, message_id, refs, _preview = row
+    return SortKeys(sent, subject, bool(reply), from_, to, cc, dfrom, dto, message_id,
+                    tuple(refs.split("\n")) if refs else ())
+
+
+def _r_keys(conn: sqlite3.Connection, mailbox_id: int,
+            uids: list[int]) -> tuple[dict[int, tuple], list[tuple[int, str, bytes]]]:
+    """(uid -> keys row, [(uid, blob_id, analysis)] of the rows missing)."""
+    found: dict[int, tuple] = {}
+    missing: list[tuple[int, str, bytes]] = []
+    if not uids:
+        return found, missing
+    conn.execute("BEGIN")
+    select = (f"SELECT m.uid, m.blob_id, k.blob_id, {', '.join('k.' + c.strip() for c in _KEYS_COLUMNS.split(','))}"
+              " FROM messages m LEFT JOIN blob_keys k ON k.blob_id = m.blob_id WHERE m.mailbox_id = ?")
+    if uids[-1] - uids[0] < 4 * len(uids):
+        # Dense (SORT ALL, the usual case): one range scan, filtered here.
+        wanted = set(uids)
+        cursors = [conn.execute(select + " AND m.uid BETWEEN ? AND ?", (mailbox_id, uids[0], uids[-1]))]
+    else:
+        wanted = None
+        cursors = [conn.execute(select + f" AND m.uid IN ({','.join('?' * len(chunk))})", (mailbox_id, *chunk))
+                   for chunk in _chunks(uids)]
+    for cursor in cursors:
+        for uid, blob_id, have, *row in cursor:
+            if wanted is not None and uid not in wanted:
+                continue
+            if have is None:
+                missing.append((uid, blob_id, b""))
+            else:
+                found[uid] = tuple(row)
+    if missing:
+        analyses = {}
+        for chunk in _chunks([m[1] for m in missing]):
+            marks = ",".join("?" * len(chunk))
+            analyses.update(conn.execute(f"SELECT id, analysis FROM blobs WHERE id IN ({marks})", chunk))
+        missing = [(uid, blob_id, bytes(analyses.get(blob_id, b""))) for uid, blob_id, _ in missing]
+    return found, missing
+
+
+def _tx_put_keys(conn: sqlite3.Connection, ctx: _Ctx, rows: list[tuple]) -> None:
+    """Insert computed keys of blobs that still exist."""
+    for row in rows:
+        if conn.execute("SELECT 1 FROM blobs WHERE id = ?", (row[0],)).fetchone() is not None:
+            conn.execute(_KEYS_INSERT, row)
