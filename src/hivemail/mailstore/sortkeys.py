@@ -312,8 +312,13 @@ def preview(analysis: MessageAnalysis | None, raw: bytes) -> str:
         text = html_text(_leaf_text(raw, html))
     else:
         return ""
-    text = _CONTROL.sub(" ", text[: PREVIEW_CHARS * 8])
-    return _SPACES.sub(" ", text).strip()[:PREVIEW_CHARS]
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", text[: PREVIEW_CHARS * 8])).strip()
+    if len(text) <= PREVIEW_CHARS:
+        return text
+    # Cut at a word boundary when one is near (Dovecot cuts on words too),
+    # else mid-word: never more than 256 characters (RFC 8970 section 3).
+    cut = text.rfind(" ", PREVIEW_CHARS - 40, PREVIEW_CHARS + 1)
+    return text[:cut] if cut > 0 else text[:PREVIEW_CHARS]
 
 
 def keys_from_bytes(analysis: bytes, raw: bytes) -> tuple[SortKeys, str]:

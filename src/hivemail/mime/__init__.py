@@ -7,7 +7,7 @@
 """
 
 from .addresses import Address, parse_address_list
-from .analysis import MessageAnalysis, analyse, base_subject, decode_transfer, normalise_crlf
+from .analysis import MessageAnalysis, analyse, decode_transfer, normalise_crlf
 from .headers import decode_bytes, decode_words, param_value
 from .parse import DEFAULT_MAX_DEPTH, Envelope, PartInfo
 
@@ -18,7 +18,6 @@ __all__ = [
     "MessageAnalysis",
     "PartInfo",
     "analyse",
-    "base_subject",
     "decode_bytes",
     "decode_transfer",
     "decode_words",

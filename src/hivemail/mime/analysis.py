@@ -17,12 +17,11 @@ from datetime import datetime
 from . import headers as H
 from .parse import DEFAULT_MAX_DEPTH, PartInfo, parse_message
 
-__all__ = ["MessageAnalysis", "analyse", "is_dot_free", "normalise_crlf", "base_subject", "decode_transfer"]
+__all__ = ["MessageAnalysis", "analyse", "is_dot_free", "normalise_crlf", "decode_transfer"]
 
 # Limits are data (DESIGN.md principle 7).  Search text beyond this is not
 # indexed; the message itself is still stored and served whole.
 MAX_BODY_TEXT = 8 * 1024 * 1024
-PREVIEW_CHARS = 200
 
 _BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
 
@@ -50,7 +49,6 @@ class MessageAnalysis:
     root: PartInfo
     headers: list[tuple[str, str]] = field(default_factory=list)
     """Top-level header fields: (name as sent, decoded unfolded value)."""
-    preview: str = ""
     sent_date: datetime | None = None
     dot_free: bool | None = None
     """No line of the stored bytes starts with ".": POP3 can send the file as
@@ -67,10 +65,6 @@ class MessageAnalysis:
     def subject(self) -> str:
         values = self.header_values("subject")
         return values[0] if values else ""
-
-    @property
-    def base_subject(self) -> str:
-        return base_subject(self.subject)
 
     @property
     def from_addr(self) -> str:
@@ -181,65 +175,14 @@ def decode_transfer(data: bytes, encoding: str | None) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# Base subject (RFC 5256 section 2.1)
-# --------------------------------------------------------------------------
-
-_WS = re.compile(r"[ \t\r\n]+")
-# subj-trailer = "(fwd)" / WSP
-_TRAILER = re.compile(r"(?:\(fwd\)|[ \t])+$", re.I)
-# subj-blob = "[" *BLOBCHAR "]" *WSP ; subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
-_BLOB = r"\[[^\[\]]*\][ \t]*"
-_LEADER = re.compile(r"^(?:[ \t]*(?:re|fwd?)[ \t]*(?:" + _BLOB + r")*:[ \t]*)", re.I)
-_BLOB_LEADER = re.compile(r"^" + _BLOB)
-_FWD = re.compile(r"^\[fwd:(.*)\]$", re.I | re.S)
-
-
-def base_subject(subject: str) -> str:
-    """RFC 5256 section 2.1 base subject (decoded input, case kept)."""
-    s = _WS.sub(" ", subject).strip(" ")
-    for _ in range(1000):  # bounded: each round removes at least one char
-        before = s
-        # (2) remove all trailing text of the form subj-trailer
-        s = _TRAILER.sub("", s)
-        while True:
-            # (3) remove leading subj-leader (subj-refwd / subj-blob)
-            inner = s
-            while True:
-                m = _LEADER.match(inner)
-                if m is None or m.end() == 0:
-                    break
-                inner = inner[m.end():]
-            m = _BLOB_LEADER.match(inner)
-            # (4) drop a leading blob only if something remains after it
-            if m is not None and inner[m.end():].strip():
-                inner = inner[m.end():]
-            if inner == s:
-                break
-            s = inner
-        # (6) subj-fwd-hdr "[fwd:" ... subj-fwd-trl "]"
-        m = _FWD.match(s)
-        if m is not None:
-            s = m.group(1).strip(" ")
-        if s == before:
-            break
-    return s
-
-
-# --------------------------------------------------------------------------
 # Text extraction
 # --------------------------------------------------------------------------
 
-_TAG = re.compile(r"<[^>]{0,10000}>|&nbsp;", re.I)
-_PREVIEW_WS = re.compile(r"\s+")
 
 
 def _part_text(raw: bytes, part: PartInfo) -> str:
     data = decode_transfer(raw[part.body_start : part.body_end], part.encoding)
     return H.decode_bytes(data, part.charset)
-
-
-def _is_attachment(part: PartInfo) -> bool:
-    return (part.disposition or "").lower() == "attachment"
 
 
 def _text_leaves(root: PartInfo):
@@ -260,29 +203,6 @@ def _body_text(raw: bytes, root: PartInfo) -> str:
     return "\n".join(texts)
 
 
-def _preview(raw: bytes, root: PartInfo) -> str:
-    """RFC 8970 section 2: from the first non-attachment text/plain part,
-    else the first text/html part. Only the start of the part is decoded."""
-    plain: PartInfo | None = None
-    html: PartInfo | None = None
-    for part in _text_leaves(root):
-        if _is_attachment(part):
-            continue
-        sub = part.media_subtype.lower()
-        if sub == "plain":
-            plain = part
-            break
-        if sub == "html" and html is None:
-            html = part
-    if plain is not None:
-        source = _part_text(raw, plain)[: PREVIEW_CHARS * 20]
-    elif html is not None:
-        source = _TAG.sub(" ", _part_text(raw, html)[:100_000])
-    else:
-        source = ""
-    return _PREVIEW_WS.sub(" ", source[: PREVIEW_CHARS * 20]).strip()[:PREVIEW_CHARS]
-
-
 def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
     """Analyse a message; never raises, on any bytes.
 
@@ -296,7 +216,6 @@ def analyse(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> MessageAnalysis:
         size=len(raw),
         root=root,
         headers=headers,
-        preview=_preview(raw, root),
         sent_date=H.parse_date(env.date if env is not None else None),
         dot_free=is_dot_free(raw),
     )

@@ -94,7 +94,6 @@ def dumps(a: "MessageAnalysis") -> bytes:  # noqa: F821
         "size": a.size,
         "root": _part_to(a.root),
         "h": a.headers,
-        "pv": a.preview,
         "date": a.sent_date.isoformat() if a.sent_date is not None else None,
     }
     if a.dot_free is not None:
@@ -112,7 +111,6 @@ def loads(blob: bytes) -> "MessageAnalysis":  # noqa: F821
         size=doc["size"],
         root=_part_from(doc["root"]),
         headers=[(n, v) for n, v in doc["h"]],
-        preview=doc["pv"],
         sent_date=datetime.fromisoformat(doc["date"]) if doc["date"] else None,
         dot_free=doc.get("df"),
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hivemail.mailstore.sortkeys import base_subject, preview
 from hivemail.imap_proto.bodystructure import body, envelope
 from hivemail.mime import MessageAnalysis, analyse, normalise_crlf
 from tests.support.imap_values import parse, pretty
@@ -68,10 +69,10 @@ def render(path: Path) -> str:
             f" body=[{p.body_start},{p.body_end}) lines={p.lines}"
         )
     lines.append(f"SUBJECT {a.subject!r}")
-    lines.append(f"BASE-SUBJECT {a.base_subject!r}")
+    lines.append(f"BASE-SUBJECT {base_subject(a.subject)[0]!r}")
     lines.append(f"FROM {a.from_addr!r}")
     lines.append(f"DATE {a.sent_date.isoformat() if a.sent_date else None}")
-    lines.append(f"PREVIEW {a.preview[:80]!r}")
+    lines.append(f"PREVIEW {preview(a, raw)[:80]!r}")
     return "\n".join(lines) + "\n"
 
 

@@ -101,8 +101,12 @@ def test_preview_from_the_first_plain_part_else_html():
                          b"<html><head><style>p{}</style></head><p>Hi&nbsp;<b>there</b></p><p>bye</p>\n"
                          b"--b\nContent-Type: application/pdf\n\nxx\n--b--\n")
     assert preview(analyse(raw), raw) == "Hi there bye"
+    # Long text is cut at the last word boundary within 256 characters;
+    # a word longer than that is cut mid-word.
     raw = normalise_crlf(b"Subject: x\n\n" + b"word " * 200)
-    assert len(preview(analyse(raw), raw)) == 256
+    assert preview(analyse(raw), raw) == ("word " * 51).strip()
+    raw = normalise_crlf(b"Subject: x\n\n" + b"x" * 300)
+    assert preview(analyse(raw), raw) == "x" * 256
     raw = normalise_crlf(b"Content-Type: image/png\n\nxx\n")
     assert preview(analyse(raw), raw) == ""
 
