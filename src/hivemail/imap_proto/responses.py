@@ -457,9 +457,11 @@ class QuotaRoot:
 @dataclass(frozen=True)
 class Sort:
     """``* SORT 2 84 882`` (RFC 5256 section 4): numbers in sort order.
-    The same in IMAP4rev2, which leaves SORT as it was."""
+    The same in IMAP4rev2, which leaves SORT as it was. ``modseq``: the
+    highest MODSEQ of the result, after a MODSEQ criterion (RFC 7162 3.1.9)."""
 
     numbers: tuple[int, ...]
+    modseq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -787,8 +789,10 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
             for root in roots:
                 w.raw(b" ")
                 w.string(root)
-        case Sort(numbers):
+        case Sort(numbers, modseq):
             w.raw(b"* SORT" + b"".join(b" %d" % n for n in numbers))
+            if modseq is not None and numbers:
+                w.raw(b" (MODSEQ %d)" % modseq)
         case Thread(threads):
             w.raw(b"* THREAD")
             if threads:

@@ -389,3 +389,20 @@ def test_disconnected_client_resyncs_to_a_fresh_download(imap_server, seed):
         d.close()
         assert cache.flags == fresh.flags
         assert cache.modseq == fresh.modseq
+
+
+def test_sort_with_modseq_reports_highest_modseq(imap_server):
+    """RFC 7162 3.1.9 and 3.1.10 (Example 20): SORT appends (MODSEQ n),
+    ESORT gives it in ESEARCH, THREAD is unchanged; SORT is a CONDSTORE
+    enabling command like SEARCH."""
+    user = mailbox_with(imap_server, 3)
+    c = imap_server.raw(user)
+    c.ok("a SELECT INBOX")
+    lines = c.cmd("b SORT (ARRIVAL) UTF-8 MODSEQ 1")
+    hms = highestmodseq(lines)
+    assert lines[1:] == [b"* SORT 1 2 3 (MODSEQ %d)" % hms, b"b OK SORT completed"]
+    m = modseq_of(c.ok("c STORE 2 +FLAGS (\\Seen)")[0])
+    assert c.cmd(f"d SORT RETURN (ALL) (DATE) UTF-8 MODSEQ {m}") == [
+        b'* ESEARCH (TAG "d") ALL 2 MODSEQ %d' % m, b"d OK SORT completed"]
+    assert c.cmd(f"e SORT (DATE) UTF-8 MODSEQ {m + 1}") == [b"* SORT", b"e OK SORT completed"]
+    assert c.cmd("f THREAD REFERENCES UTF-8 MODSEQ 1") == [b"* THREAD (1)(2)(3)", b"f OK THREAD completed"]

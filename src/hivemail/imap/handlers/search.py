@@ -68,7 +68,7 @@ from hivemail.mailstore import search as q
 from hivemail.mailstore.table import Row
 from hivemail.mime import MessageAnalysis
 
-__all__ = ["search", "translate", "evaluate", "matching", "send_esearch", "SearchOutcome"]
+__all__ = ["search", "translate", "evaluate", "matching", "send_esearch", "SearchOutcome", "uses_modseq", "highest_modseq"]
 
 #: Messages whose analysis is fetched per store round trip, and whose text is
 #: read before the next batch: bounds memory, and lets other sessions run.
@@ -300,8 +300,6 @@ async def search(session, tag: str, request: SearchRequest) -> Tagged:
     if not isinstance(state, Selected):  # the core's state table prevents this
         return Tagged.bad(tag, "No mailbox selected")
     name = "UID SEARCH" if request.uid else "SEARCH"
-    if _uses_modseq(request.key):
-        session.enable_condstore()  # RFC 7162 3.1
     try:
         view, outcome = await matching(session, state, request.key)
     except Exception:
@@ -309,7 +307,7 @@ async def search(session, tag: str, request: SearchRequest) -> Tagged:
             session.saved_uids = []  # RFC 5182 2.1: a failed search empties $
         raise
     numbers = outcome.uids if request.uid else outcome.seqs
-    modseq = _highest_modseq(view, outcome.uids) if _uses_modseq(request.key) else None
+    modseq = highest_modseq(view, outcome.uids) if uses_modseq(request.key) else None
     opts = request.return_options
     if opts is None:
         session.send(Search(tuple(numbers), modseq, tag, request.uid))
@@ -329,6 +327,8 @@ async def matching(session, state, key: SearchKey) -> tuple[SelectedView, Search
     # and matches nothing) and new ones are counted (EXISTS goes out
     # before the result). The session syncs again after the command.
     await session.sync(allow_expunge=False)
+    if uses_modseq(key):
+        session.enable_condstore()  # RFC 7162 3.1 (SEARCH, SORT, THREAD)
     view = state.view
     threads = await _threads(session, view) if _has_threadid(key) else None
     query = translate(key, view, session.saved_uids, threads=threads)
@@ -403,20 +403,20 @@ def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _uses_modseq(key: SearchKey) -> bool:
+def uses_modseq(key: SearchKey) -> bool:
     match key:
         case SearchModSeq():
             return True
         case SearchNot(inner):
-            return _uses_modseq(inner)
+            return uses_modseq(inner)
         case SearchOr(left, right):
-            return _uses_modseq(left) or _uses_modseq(right)
+            return uses_modseq(left) or uses_modseq(right)
         case SearchAnd(keys):
-            return any(_uses_modseq(k) for k in keys)
+            return any(uses_modseq(k) for k in keys)
     return False
 
 
-def _highest_modseq(view: SelectedView, uids: list[int]) -> int | None:
+def highest_modseq(view: SelectedView, uids: list[int]) -> int | None:
     """RFC 7162 3.1.5: a search with MODSEQ reports the highest mod-sequence
     of the messages it returns (none when it returns none)."""
     return max((view.meta[u].modseq for u in uids), default=None)

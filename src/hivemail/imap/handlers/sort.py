@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from hivemail.imap.handlers.search import SearchOutcome, matching, send_esearch
+from hivemail.imap.handlers.search import SearchOutcome, highest_modseq, matching, send_esearch, uses_modseq
 from hivemail.imap_proto import Tagged
 from hivemail.imap_proto.commands.sort import SortRequest, ThreadRequest
 from hivemail.imap_proto.responses import Sort, Thread
@@ -97,12 +97,14 @@ async def sort(session, tag: str, request: SortRequest) -> Tagged:
     order = await _cpu(sort_order, len(keys), request.criteria, keys, idates, sizes)
     uids = [outcome.uids[i] for i in order]
     numbers = uids if request.uid else [outcome.seqs[i] for i in order]
+    # RFC 7162 3.1.9 / 3.1.10: a MODSEQ criterion adds the highest MODSEQ.
+    modseq = highest_modseq(state.view, uids) if uses_modseq(request.key) else None
     opts = request.return_options
     if opts is None:
-        session.send(Sort(tuple(numbers)))
+        session.send(Sort(tuple(numbers), modseq))
     else:
         ordered = SearchOutcome([outcome.seqs[i] for i in order], uids, outcome.expunge_issued)
-        send_esearch(session, tag, request, opts, ordered, numbers, None)
+        send_esearch(session, tag, request, opts, ordered, numbers, modseq)
         if request.save:
             session.saved_uids.sort()  # $ is a set; keep it ascending as SEARCH leaves it
     code = "EXPUNGEISSUED" if outcome.expunge_issued else None
