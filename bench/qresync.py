@@ -97,6 +97,7 @@ def measure(port: int, changes: int, repeats: int, rng: random.Random) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 messages, 1 repeat")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     add_server_options(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.quick:
+        args.messages, args.repeats = min(args.messages, 2_000), 1
     corpus = Corpus(args.messages, seed=4242, to=USER, attachment_rate=0.0)
     info = machine_info(args.workdir)
     info["load average at start (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -140,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
           f"(median of {args.repeats})")
     print(markdown_table(["server", "QRESYNC bytes", "QRESYNC ms", "full resync bytes", "full resync ms",
                           "FETCH lines / changed"], rows))
-    write_json(args.json, {"benchmark": "qresync", "machine": info, "results": results,
+    ok = {n: r for n, r in results.items() if "error" not in r}
+    wl = f"QRESYNC reconnect ({args.messages:,}, {args.changes} changes)"
+    summary = [
+        {"workload": wl, "measure": "bytes sent for the reconnect", "better": "lower", "target": None,
+         **{n: statistics.median(r["qresync_bytes"]) for n, r in ok.items()}},
+        {"workload": wl, "measure": "SELECT (QRESYNC) ms", "better": "lower", "target": None,
+         **{n: statistics.median(r["qresync_s"]) * 1000 for n, r in ok.items()}},
+    ]
+    write_json(args.json, {"benchmark": "qresync", "machine": info, "results": results, "summary": summary,
                            "options": vars(args) | {"json": None}})
     return 0 if any("error" not in r for r in results.values()) else 1
 

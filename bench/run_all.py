@@ -52,6 +52,8 @@ WORKLOADS = (
     ("imap_mix.py", [], [], 330, 150),
     ("imap.py", ["--clients", "0"], ["--clients", "0"], 660, 240),
     ("idle_crowd.py", [], [], 420, 180),
+    ("sort_thread.py", [], [], 600, 240),
+    ("qresync.py", [], [], 240, 120),
 )
 RESULTS_MD = HERE / "RESULTS.md"
 LATEST = "<!-- bench:latest-run -->"

@@ -178,7 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown_table(["command", "Dovecot first ms", "Dovecot warm ms", "hivemail first ms",
                           "hivemail warm ms", "ratio (warm)", "target"], rows))
+    summary = [{"workload": f"SORT/THREAD ({args.messages:,})", "measure": f"{label} ms (warm)",
+                "better": "lower", "target": None,
+                **{n: (statistics.median(r["warm"][label]) * 1000 if r["warm"].get(label) else None)
+                   for n, r in results.items()}}
+               for label in COMMANDS]
     write_json(args.json, {"benchmark": "sort_thread", "machine": info, "unavailable": unavailable,
+                           "summary": summary,
                            "results": {n: {"first": r["first"], "warm": r["warm"], "exists": r["exists"]}
                                        for n, r in results.items()}})
     return 0 if results else 1
