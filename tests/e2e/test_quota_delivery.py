@@ -8,11 +8,11 @@ one reply after DATA, refuses a full mailbox at RCPT."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from tests.support.server import HivemailServer, cli
+from tests.support.smtp_lines import SmtpLines
 
 pytestmark = pytest.mark.xdist_group("delivery")
 
@@ -25,40 +25,14 @@ MEDIUM = b"Subject: medium\r\n\r\n" + b"m" * 1000 + b"\r\n"
 SMALL_MSG = b"Subject: small\r\n\r\nhi\r\n"
 
 
-class Lines:
+class Lines(SmtpLines):
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-        assert self.line().startswith(b"220 ")
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def reply(self) -> list[bytes]:
-        """One (possibly multi-line) reply."""
-        lines = [self.line()]
-        while lines[-1][3:4] == b"-":
-            lines.append(self.line())
-        return lines
-
-    def cmd(self, text: str) -> bytes:
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()[-1]
-
-    def data(self, message: bytes, replies: int = 1) -> list[bytes]:
-        assert self.cmd("DATA").startswith(b"354 ")
-        self.sock.sendall(message + b".\r\n")
-        return [self.reply()[-1] for _ in range(replies)]
+        super().__init__(port)
+        assert self.greeting[-1].startswith(b"220 ")
 
     def close(self) -> None:
-        self.sock.sendall(b"QUIT\r\n")
-        self.sock.close()
+        self.send(b"QUIT\r\n")
+        super().close()
 
 
 def usage(data_dir, account: str) -> tuple[int, int]:

@@ -3,12 +3,12 @@ and the listener keeps serving the next command and the next client."""
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from tests.e2e.test_delivery import read_mailbox
 from tests.support.server import HivemailServer, cli
+from tests.support.smtp_lines import SmtpLines
 
 pytestmark = pytest.mark.xdist_group("smtp-errors")
 
@@ -16,39 +16,7 @@ USER = "user@example.org"
 MAX = 64 * 1024
 
 
-class Client:
-    """A line-level SMTP/LMTP client that shows the exact replies."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def reply(self) -> list[bytes]:
-        """One (possibly multi-line) reply."""
-        lines = [self.line()]
-        while lines[-1][3:4] == b"-":
-            lines.append(self.line())
-        return lines
-
-    def cmd(self, data: bytes) -> bytes:
-        self.send(data + b"\r\n")
-        return self.reply()[-1]
-
-    def close(self) -> None:
-        self.sock.close()
+Client = SmtpLines
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import ssl
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hivemail.auth.directory import Authenticator, plaintext_allowed
 from hivemail.auth.throttle import LoginRefused
@@ -300,7 +300,7 @@ class ImapSession:
 
     def _send_vanished(self, uids: list[int]) -> None:
         if uids:
-            self.send(Vanished(SeqSet.compact(uids)))
+            self.send(Vanished(SeqSet.compact(sorted(uids))))
             uids.clear()
 
     def flags_for(self, uid: int, flags: frozenset[str]) -> tuple[str, ...]:

@@ -719,7 +719,7 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
             w.mailbox(mailbox)
             w.raw(b" (" + b" ".join(_status_item(k, v) for k, v in items) + b")")
         case Search(numbers, modseq, tag, uid) if ctx.version is Version.REV2:
-            all_set = SeqSet.from_ranges(*_runs(numbers)) if numbers else None
+            all_set = SeqSet.compact(numbers) if numbers else None
             _body(w, ESearch(tag, uid, all=all_set, modseq=modseq if numbers else None))
         case Search(numbers, modseq):
             w.raw(b"* SEARCH")
@@ -833,16 +833,6 @@ def _thread_lists(w: _Writer, threads) -> None:
         else:
             for child in reversed(children):
                 stack.extend((b")", child, b"("))
-
-
-def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for n in sorted(set(numbers)):
-        if runs and n == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], n)
-        else:
-            runs.append((n, n))
-    return runs
 
 
 def format_response(resp: Response, ctx: FormatContext = FormatContext()) -> list[bytes | FileSegment]:

@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from hivemail.imap.handlers.search import _runs, translate
+from hivemail.imap.handlers.search import translate
+from hivemail.imap_proto.seqset import SeqSet
 from hivemail.imap.selected import SelectedView
 from hivemail.mailstore import MailboxInfo, MailboxSnapshot, MessageMeta
 from hivemail.mailstore import search as s
@@ -134,5 +135,7 @@ def test_bad_charset_is_refused_by_the_parser():
 
 
 def test_runs_compress_for_esearch_all():
-    assert _runs([1, 2, 3, 5, 7, 8]) == [(1, 3), (5, 5), (7, 8)]
-    assert _runs([]) == []
+    assert str(SeqSet.compact([1, 2, 3, 5, 7, 8])) == "1:3,5,7:8"
+    # The order given is kept (ESORT ALL in sort order, RFC 5267 3.1).
+    assert str(SeqSet.compact([9, 5, 3, 4, 1])) == "9,5,3:4,1"
+    assert SeqSet.compact([]).items == ()

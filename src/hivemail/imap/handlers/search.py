@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from hivemail.imap import objectid
@@ -386,21 +386,10 @@ def send_esearch(session, tag: str, request, opts: tuple[str, ...], outcome: Sea
         uid=request.uid,
         min=numbers[0] if numbers and "MIN" in opts else None,
         max=numbers[-1] if numbers and "MAX" in opts else None,
-        all=SeqSet.from_ranges(*_runs(numbers)) if numbers and "ALL" in opts else None,
+        all=SeqSet.compact(numbers) if numbers and "ALL" in opts else None,
         count=len(numbers) if "COUNT" in opts else None,
         modseq=modseq,
     ))
-
-
-def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
-    """Ascending numbers -> maximal (low, high) runs: 1,2,3,5 -> (1,3),(5,5)."""
-    out: list[tuple[int, int]] = []
-    for n in numbers:
-        if out and n == out[-1][1] + 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
-    return out
 
 
 def uses_modseq(key: SearchKey) -> bool:
