@@ -202,6 +202,36 @@ class MailStore(Protocol):
         change from any connection or any process on the same store. Returns
         False on timeout."""
 
+    # -- Sieve scripts (issue 8; RFC 5804's operations) ------------------------
+    async def sieve_put(self, account: str, name: str, script: str) -> None:
+        """Create or replace a script (validated by the caller). NOT_FOUND
+        for an unknown account."""
+
+    async def sieve_get(self, account: str, name: str) -> str:
+        """A script's text. Raises NOT_FOUND."""
+
+    async def sieve_list(self, account: str) -> list[tuple[str, bool]]:
+        """(name, active) of every script, by name."""
+
+    async def sieve_activate(self, account: str, name: str | None) -> None:
+        """Make ``name`` the only active script; None deactivates all.
+        Raises NOT_FOUND."""
+
+    async def sieve_delete(self, account: str, name: str) -> None:
+        """Raises NOT_FOUND, or IN_USE for the active script (RFC 5804 2.10)."""
+
+    async def sieve_rename(self, account: str, old: str, new: str) -> None:
+        """Raises NOT_FOUND, or EXISTS when ``new`` is taken."""
+
+    async def sieve_active(self, account: str) -> tuple[str, str] | None:
+        """(name, text) of the active script, or None (one read per delivery)."""
+
+    async def vacation_should_reply(self, account: str, sender: str, handle: str, period: float,
+                                    now: float) -> bool:
+        """True, and the reply recorded, when no vacation reply went to
+        ``sender`` for ``handle`` within ``period`` seconds before ``now``
+        (RFC 5230 4.2); check and record are atomic."""
+
     # -- sort, thread and preview keys ---------------------------------------
     async def sort_keys(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, SortKeys]:
         """What SORT and THREAD compare (``mailstore.sortkeys``), computed

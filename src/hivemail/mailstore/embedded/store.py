@@ -153,11 +153,11 @@ from hivemail.mailstore.types import (
     Recipient,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The version that added blob_keys (sort, thread and preview keys).
 _KEYS_SCHEMA = 5
 # Scripts that take the index from version n-1 to n (schema.sql makes 1).
-_MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql", 4: "schema_004.sql", 5: "schema_005.sql"}
+_MIGRATIONS = {2: "schema_002.sql", 3: "schema_003.sql", 4: "schema_004.sql", 5: "schema_005.sql", 6: "schema_006.sql"}
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 256
 READERS = 3
@@ -950,6 +950,34 @@ class EmbeddedStore:
         """See the interface: limits and usage (the counters of schema_004.sql)."""
         return await self._read(_r_quota, name.strip().lower())
 
+    # -- Sieve scripts and vacation memory (schema_006.sql) ---------------------
+    async def sieve_put(self, account: str, name: str, script: str) -> None:
+        """See the interface."""
+        await self._write(_tx_sieve_put, account.strip().lower(), name, script, int(time.time()))
+
+    async def sieve_get(self, account: str, name: str) -> str:
+        return await self._read(_r_sieve_get, account.strip().lower(), name)
+
+    async def sieve_list(self, account: str) -> list[tuple[str, bool]]:
+        return await self._read(_r_sieve_list, account.strip().lower())
+
+    async def sieve_activate(self, account: str, name: str | None) -> None:
+        await self._write(_tx_sieve_activate, account.strip().lower(), name)
+
+    async def sieve_delete(self, account: str, name: str) -> None:
+        await self._write(_tx_sieve_delete, account.strip().lower(), name)
+
+    async def sieve_rename(self, account: str, old: str, new: str) -> None:
+        await self._write(_tx_sieve_rename, account.strip().lower(), old, new)
+
+    async def sieve_active(self, account: str) -> tuple[str, str] | None:
+        return await self._read(_r_sieve_active, account.strip().lower())
+
+    async def vacation_should_reply(self, account: str, sender: str, handle: str, period: float,
+                                    now: float) -> bool:
+        return await self._write(_tx_vacation, account.strip().lower(), sender.strip().lower(), handle,
+                                 period, int(now))
+
     async def set_account_setting(self, name: str, key: str, value: str) -> None:
         await self._write(_tx_set_setting, name.strip().lower(), key, value)
 
@@ -1596,6 +1624,84 @@ def _r_accounts(conn: sqlite3.Connection) -> list[AccountInfo]:
         settings.setdefault(account_id, {})[key] = value
     return [AccountInfo(*row, settings=settings.get(row[0], {})) for row in conn.execute(
         "SELECT id, name, password_hash, scram, quota_bytes, quota_messages FROM accounts ORDER BY name")]
+
+
+# -- Sieve scripts and vacation memory (schema_006.sql) ------------------------
+
+
+def _tx_sieve_put(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str, script: str, now: int) -> None:
+    conn.execute("INSERT INTO sieve_scripts(account_id, name, script, updated) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT(account_id, name) DO UPDATE SET script = excluded.script,"
+                 " updated = excluded.updated", (_account_id(conn, account), name, script, now))
+
+
+def _script_row(conn: sqlite3.Connection, account: str, name: str) -> tuple[int, int]:
+    """(account id, active) of a script; NOT_FOUND if there is none."""
+    account_id = _account_id(conn, account)
+    row = conn.execute("SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?",
+                       (account_id, name)).fetchone()
+    if row is None:
+        raise MailError(ErrorKind.NOT_FOUND, f"no script {name!r}")
+    return account_id, row[0]
+
+
+def _r_sieve_get(conn: sqlite3.Connection, account: str, name: str) -> str:
+    account_id, _ = _script_row(conn, account, name)
+    return conn.execute("SELECT script FROM sieve_scripts WHERE account_id = ? AND name = ?",
+                        (account_id, name)).fetchone()[0]
+
+
+def _r_sieve_list(conn: sqlite3.Connection, account: str) -> list[tuple[str, bool]]:
+    return [(name, bool(active)) for name, active in conn.execute(
+        "SELECT name, active FROM sieve_scripts WHERE account_id = ? ORDER BY name",
+        (_account_id(conn, account),))]
+
+
+def _tx_sieve_activate(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str | None) -> None:
+    # RFC 5804 2.8: an empty name deactivates; otherwise the one named
+    # becomes the only active script.
+    account_id = _account_id(conn, account) if name is None else _script_row(conn, account, name)[0]
+    conn.execute("UPDATE sieve_scripts SET active = 0 WHERE account_id = ? AND active", (account_id,))
+    if name is not None:
+        conn.execute("UPDATE sieve_scripts SET active = 1 WHERE account_id = ? AND name = ?",
+                     (account_id, name))
+
+
+def _tx_sieve_delete(conn: sqlite3.Connection, ctx: _Ctx, account: str, name: str) -> None:
+    account_id, active = _script_row(conn, account, name)
+    if active:
+        # RFC 5804 2.10: the active script cannot be deleted (NO (ACTIVE)).
+        raise MailError(ErrorKind.IN_USE, f"script {name!r} is active")
+    conn.execute("DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, name))
+
+
+def _tx_sieve_rename(conn: sqlite3.Connection, ctx: _Ctx, account: str, old: str, new: str) -> None:
+    account_id, _ = _script_row(conn, account, old)
+    if conn.execute("SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?",
+                    (account_id, new)).fetchone():
+        raise MailError(ErrorKind.EXISTS, f"script {new!r} exists")
+    conn.execute("UPDATE sieve_scripts SET name = ? WHERE account_id = ? AND name = ?", (new, account_id, old))
+
+
+def _r_sieve_active(conn: sqlite3.Connection, account: str) -> tuple[str, str] | None:
+    row = conn.execute("SELECT s.name, s.script FROM sieve_scripts s JOIN accounts a ON a.id = s.account_id"
+                       " WHERE a.name = ? AND s.active", (account,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def _tx_vacation(conn: sqlite3.Connection, ctx: _Ctx, account: str, sender: str, handle: str,
+                 period: float, now: int) -> bool:
+    """RFC 5230 4.2: at most one reply per sender and handle per period;
+    the check and the record are one transaction (two deliveries at once
+    send one reply)."""
+    account_id = _account_id(conn, account)
+    row = conn.execute("SELECT replied FROM sieve_vacation WHERE account_id = ? AND sender = ? AND handle = ?",
+                       (account_id, sender, handle)).fetchone()
+    if row is not None and now - row[0] < period:
+        return False
+    conn.execute("INSERT OR REPLACE INTO sieve_vacation(account_id, sender, handle, replied) VALUES (?, ?, ?, ?)",
+                 (account_id, sender, handle, now))
+    return True
 
 
 def _r_quota(conn: sqlite3.Connection, account: str) -> QuotaInfo:
