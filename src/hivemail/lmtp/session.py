@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from hivemail.config import Config
 from hivemail.lmtp import delivery
+from hivemail.lmtp.filtering import SieveFilter
 from hivemail.mailstore import AppendResult, ErrorKind, MailError, MailStore, Recipient
 from hivemail.net.listeners import Connection
 from hivemail.smtp_proto import (
@@ -48,8 +49,10 @@ class DeliverySession:
         config: Config,
         executor: Executor | None,
         lmtp: bool,
+        sieve: SieveFilter | None = None,
     ) -> None:
         self.conn = conn
+        self.sieve = sieve
         self.store = store
         self.config = config
         self.executor = executor
@@ -159,12 +162,23 @@ class DeliverySession:
             session_id=self.session_id,
         )
         targets = [Recipient(account=r.account or "") for r in rcpts]
-        results = await delivery.deliver(self.store, self.executor, trace + data, targets)
+        results = await delivery.deliver(
+            self.store, self.executor, trace + data, targets,
+            sieve=self.sieve, mail_from=mail_from, rcpt_addresses=[r.address for r in rcpts],
+        )
         return [self.reply_for(r.address, res) for r, res in zip(rcpts, results)]
 
     def reply_for(self, address: str, result: object) -> Reply:
         if isinstance(result, AppendResult):
             return Reply(250, "2.0.0", f"<{address}> Saved as {result.uidvalidity}/{result.uid}")
+        if isinstance(result, delivery.NotStored):
+            return Reply(250, "2.0.0", f"<{address}> Delivered ({result.how} by the recipient's filter)")
+        if isinstance(result, delivery.Refused):
+            # Sieve reject/ereject at the protocol level (RFC 5429 sections
+            # 2.1 and 2.2.1): the sending MTA bounces with this reason.
+            log.info("delivery to %s refused by its filter: %s", address, result.reason)
+            # Replies are ASCII unless SMTPUTF8 was negotiated (RFC 6531 3.7.4).
+            return Reply(550, "5.7.1", result.reason.encode("ascii", "replace").decode("ascii"))
         assert isinstance(result, MailError)
         log.warning("delivery to %s failed: %s", address, result.text)
         match result.kind:
@@ -197,8 +211,15 @@ class DeliverySession:
         return replies[0]
 
 
-def handler(store: MailStore, config: Config, executor: Executor | None, lmtp: bool):
+def handler(store: MailStore, config: Config, executor: Executor | None, lmtp: bool,
+            sieve: SieveFilter | None = None):
+    # One filter per listener and process: its parsed-script cache is shared
+    # by every session. Redirects and vacation replies go to DATA_DIR/queue;
+    # the runner that sends them is wired into `serve` in a later step.
+    if sieve is None:
+        sieve = SieveFilter.for_data_dir(store, config.data_dir, config.hostname, executor)
+
     async def serve(conn: Connection) -> None:
-        await DeliverySession(conn, store, config, executor, lmtp).run()
+        await DeliverySession(conn, store, config, executor, lmtp, sieve).run()
 
     return serve
