@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hivemail.config import Config, parse_hostport
+from hivemail.outbound import OutboundQueue, OutboundRunner
 from hivemail.mailstore import MailStore
 from hivemail.net import logcontext
 from hivemail.net.listeners import ClientTimeouts, ConnectionLimits, Endpoint, Handler, Listener
@@ -59,6 +61,7 @@ def reload_tls(config: Config, ctx, quiet: bool = False) -> None:
 
 LISTENERS = (  # name, implicit TLS
     ("lmtp", False), ("smtp", False), ("imap", False), ("imaps", True), ("pop3", False), ("pop3s", True),
+    ("managesieve", False),
 )
 
 
@@ -84,6 +87,7 @@ def build_listeners(
     from hivemail.imap.mailbox_cache import MailboxCache
     from hivemail.imap.recent import RecentTracker
     from hivemail.lmtp import session as lmtp_session
+    from hivemail.managesieve import session as managesieve_session
     from hivemail.pop3 import session as pop3_session
 
     # Each worker admits its share of the configured connection limits.
@@ -101,9 +105,11 @@ def build_listeners(
     auth = Authenticator(store, config.auth.failure_delay, throttle=throttle)
     imap = imap_session.Services(store, config, auth, tls, RecentTracker(shared), MailboxCache(store))
     pop3 = pop3_session.Pop3Service(store, auth, config, tls, shared)
+    managesieve = managesieve_session.ManageSieveService(store, auth, config, tls)
     smtp_refusal = f"421 4.7.0 {config.hostname} too many connections, try later\r\n".encode()
     imap_refusal = b"* BYE Too many connections, try later\r\n"
     pop3_refusal = b"-ERR [SYS/TEMP] Too many connections, try later\r\n"
+    managesieve_refusal = b'BYE (TRYLATER) "Too many connections, try later"\r\n'
     protocols = {
         "lmtp": (lmtp_session.handler(store, config, None, lmtp=True), smtp_refusal),
         "smtp": (lmtp_session.handler(store, config, None, lmtp=False), smtp_refusal),
@@ -111,6 +117,7 @@ def build_listeners(
         "imaps": (imap_session.handler(imap), imap_refusal),
         "pop3": (pop3_session.handler(pop3), pop3_refusal),
         "pop3s": (pop3_session.handler(pop3), pop3_refusal),
+        "managesieve": (managesieve_session.handler(managesieve), managesieve_refusal),
     }
     listeners = []
     for ep in endpoints:
@@ -147,11 +154,45 @@ async def serve(config: Config, endpoints: list[Endpoint], tls, workers: int = 1
         for listener in listeners:
             await listener.start()
         log.info("worker ready")
-        await stop.wait()
+        async with sending(config) if workers == 1 else contextlib.nullcontext():
+            await stop.wait()
         log.info("shutting down")
     finally:
         await asyncio.gather(*(listener.stop() for listener in listeners), return_exceptions=True)
         await store.close()
+
+
+# Seconds between looks at DATA_DIR/queue for what other processes queued
+# (a worker queues a vacation reply; this process sends it). An empty queue
+# costs one directory listing.
+QUEUE_POLL = 2.0
+
+
+def outbound_runner(config: Config) -> OutboundRunner | None:
+    """The sender of DATA_DIR/queue, when a relay is configured: it runs in
+    the indexer process (or the lone worker), one per store (the queue's
+    lock makes sure)."""
+    settings = config.outbound
+    if not settings.smarthost:
+        return None
+    if settings.helo_name == "localhost":
+        settings = dataclasses.replace(settings, helo_name=config.hostname)
+    return OutboundRunner(OutboundQueue(Path(config.data_dir) / "queue", settings), settings,
+                          poll_interval=QUEUE_POLL)
+
+
+@contextlib.asynccontextmanager
+async def sending(config: Config):
+    """Run the outbound runner (if any) for the duration of the block."""
+    runner = outbound_runner(config)
+    if runner is not None:
+        runner.start()
+        log.info("sending queued mail through %s", config.outbound.smarthost)
+    try:
+        yield
+    finally:
+        if runner is not None:
+            await runner.stop()
 
 
 async def index_forever(config: Config) -> None:
@@ -163,7 +204,8 @@ async def index_forever(config: Config) -> None:
     store = open_store(config, index=True)
     await store.open()
     try:
-        await _stop_event().wait()
+        async with sending(config):
+            await _stop_event().wait()
     finally:
         await store.close()
 

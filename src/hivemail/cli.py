@@ -48,6 +48,7 @@ DEMO_LISTEN = {
     "pop3s": "127.0.0.1:1995",
     "lmtp": "127.0.0.1:2424",
     "smtp": "127.0.0.1:2525",
+    "managesieve": "127.0.0.1:4190",
 }
 
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-key", metavar="FILE")
     s.add_argument("--hostname")
     s.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
+    s.add_argument("--smarthost", metavar="HOST:PORT", help="relay for Sieve redirects and vacation replies")
     s.add_argument("--demo", action="store_true", help=f"create {DEMO_ACCOUNT} and listen on the default ports")
 
     u = sub.add_parser("user", parents=[common], help="manage accounts")
@@ -316,6 +318,7 @@ def cmd_mailbox(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
     from hivemail.lmtp import delivery
+    from hivemail.lmtp.filtering import SieveFilter
     from hivemail.mailstore import AppendResult, ErrorKind, MailError, Recipient
 
     data = sys.stdin.buffer.read(config.limits.max_message_size + 1)
@@ -338,10 +341,22 @@ def cmd_deliver(config: Config, args: argparse.Namespace) -> int:
             recipients=[r.address for r in resolved],
             session_id=delivery.new_session_id(),
         )
-        results = await delivery.deliver(store, None, trace + data, [Recipient(r.account or "") for r in resolved])
+        # Sieve runs here too; redirects and vacation replies wait in
+        # DATA_DIR/queue for the runner of `serve`.
+        sieve = SieveFilter.for_data_dir(store, config.data_dir, config.hostname)
+        results = await delivery.deliver(store, None, trace + data, [Recipient(r.account or "") for r in resolved],
+                                         sieve=sieve, mail_from=args.sender,
+                                         rcpt_addresses=[r.address for r in resolved])
         worst = EX_OK
         for r, res in zip(resolved, results):
-            if isinstance(res, AppendResult):
+            if isinstance(res, (AppendResult, delivery.NotStored)):
+                continue
+            if isinstance(res, delivery.Refused):
+                # Sieve reject/ereject: as `dovecot-lda -e`, the reason on
+                # stderr and 77 (EX_NOPERM), so the MTA bounces with it
+                # (dovecot-lda without -e sends a rejection mail itself).
+                print(f"hivemail: {r.address}: {res.reason}", file=sys.stderr)
+                worst = max(worst, EX_NOPERM)
                 continue
             assert isinstance(res, MailError)
             print(f"hivemail: {r.address}: {res.text}", file=sys.stderr)
@@ -493,6 +508,15 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         overrides["hostname"] = args.hostname
     if args.workers is not None:
         overrides["workers"] = args.workers
+    if args.smarthost:
+        from hivemail.outbound import parse_smarthost
+
+        try:
+            parse_smarthost(args.smarthost)  # a typo fails now, not at the first redirect
+        except ValueError as e:
+            print(f"hivemail: --smarthost: {e}", file=sys.stderr)
+            return EX_USAGE
+        overrides["outbound.smarthost"] = args.smarthost
     if args.demo:
         for n, addr in DEMO_LISTEN.items():
             overrides.setdefault(f"listen.{n}", addr)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hivemail.outbound.settings import OutboundSettings
+
 
 class ConfigError(ValueError):
     """A configuration file or flag that cannot be used; the text says why."""
@@ -30,6 +32,8 @@ class ListenConfig:
     pop3s: str = ""
     lmtp: str = ""
     smtp: str = ""
+    # ManageSieve (RFC 5804); 4190 is its IANA port.
+    managesieve: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,18 @@ class Pop3Config:
 
 
 @dataclass(frozen=True)
+class ManageSieveConfig:
+    # Largest script accepted (PUTSCRIPT, CHECKSCRIPT, HAVESPACE), in octets:
+    # the Sieve parser's own default limit (sieve.Limits.max_script_size).
+    max_script_size: int = 64 * 1024
+    # Scripts one account may keep; more get NO (QUOTA/MAXSCRIPTS).
+    max_scripts: int = 32
+    # Seconds of silence before BYE: after login, and before a login happens.
+    idle_timeout: float = 1800.0
+    login_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "./hivemail-data"
     # The name this server gives itself in greetings and Received: fields.
@@ -166,6 +182,10 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     pop3: Pop3Config = field(default_factory=Pop3Config)
     imap: ImapConfig = field(default_factory=ImapConfig)
+    managesieve: ManageSieveConfig = field(default_factory=ManageSieveConfig)
+    # Mail the server sends itself (Sieve redirect and vacation): the
+    # relay, its TLS and AUTH, and the queue's retry policy.
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted keys replaced: ``with_overrides(**{"listen.lmtp": "127.0.0.1:24"})``."""
@@ -203,7 +223,10 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{where}{key}: expected {expected.__name__}, got {type(value).__name__}")
         kwargs[key] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a section's own checks (OutboundSettings)
+        raise ConfigError(f"{where}{e}") from None
 
 
 def load(path: str | Path | None) -> Config:

@@ -248,3 +248,24 @@ class SmtpCapture:
             await reply(b"235 2.7.0 authenticated")
         else:
             await reply(b"535 5.7.8 bad credentials")
+
+
+class CaptureThread:
+    """An :class:`SmtpCapture` in an event loop of its own thread, for a
+    blocking test that runs a server in another process."""
+
+    def __init__(self, **options) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.relay = SmtpCapture(**options)
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.port = asyncio.run_coroutine_threadsafe(self.relay.start(), self.loop).result(10)
+
+    @property
+    def messages(self) -> list[Captured]:
+        return list(self.relay.messages)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.relay.stop(), self.loop).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)

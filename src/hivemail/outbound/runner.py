@@ -55,7 +55,7 @@ class OutboundRunner:
         send: SendFunction = send_message,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
-        if settings.smarthost is None:
+        if not settings.smarthost:
             raise ValueError("the outbound runner needs a smarthost")
         self.queue = queue
         self.settings = settings

@@ -58,9 +58,9 @@ def parse_smarthost(text: str) -> tuple[str, int]:
 class OutboundSettings:
     """How mail leaves the server (config section ``[outbound]``)."""
 
-    # "host:port" of the relay; None: no outgoing mail (the runner refuses
-    # to start, and redirect/vacation should be disabled by the caller).
-    smarthost: str | None = None
+    # "host:port" of the relay; "" (the default): no outgoing mail (the
+    # runner refuses to start, and redirect/vacation are not carried out).
+    smarthost: str = ""
     starttls: str = "auto"
     # AUTH PLAIN (or LOGIN if only that is offered) when auth_user is set.
     auth_user: str = ""
@@ -92,7 +92,7 @@ class OutboundSettings:
     data_timeout: float = DEFAULT_DATA_TIMEOUT
 
     def __post_init__(self) -> None:
-        if self.smarthost is not None:
+        if self.smarthost:
             parse_smarthost(self.smarthost)
         if self.starttls not in STARTTLS_MODES:
             raise ValueError(f"outbound starttls must be one of {', '.join(STARTTLS_MODES)}: {self.starttls!r}")
@@ -111,7 +111,7 @@ class OutboundSettings:
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) of the smarthost; ValueError when none is set."""
-        if self.smarthost is None:
+        if not self.smarthost:
             raise ValueError("no smarthost configured")
         return parse_smarthost(self.smarthost)
 
