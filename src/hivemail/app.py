@@ -300,8 +300,16 @@ class Supervisor:
         self.children[pid] = (role, time.monotonic())
 
     def run(self) -> None:
+        stopping = False
+
         def stop(signum, frame):
-            raise _Stop
+            # Only the first: Ctrl-C reaches the whole process group, often
+            # twice, and a second _Stop raised while the first is handled
+            # would end the supervisor before its workers.
+            nonlocal stopping
+            if not stopping:
+                stopping = True
+                raise _Stop
 
         def hangup(signum, frame):
             if self.tls is not None:
