@@ -22,13 +22,13 @@ items really differ, so the list cannot go stale.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from hivemail.imap_proto.bodystructure import body, envelope
 from hivemail.mime import analyse, normalise_crlf
+from tests.support.ci import skip_or_fail
 from tests.support.dovecot import find_dovecot
 from tests.support.imap_values import parse, pretty
 
@@ -175,9 +175,7 @@ def test_matches_recorded_dovecot(path: Path) -> None:
 
 def _require_dovecot() -> None:
     if find_dovecot() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("dovecot is not installed but CI=true: make test installs it")
-        pytest.skip("dovecot is not installed")
+        skip_or_fail("dovecot is not installed (make test installs it)")
 
 
 @pytest.mark.dovecot
