@@ -63,6 +63,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from hivemail.durable import fsync_dir, pid_alive, unlink_quietly, write_atomic
 from hivemail.outbound.settings import OutboundSettings
 
 __all__ = ["OutboundQueue", "QueueEntry", "QueueError", "QueueLocked"]
@@ -168,7 +169,7 @@ class OutboundQueue:
         for name in os.listdir(self.tmp):
             path = os.path.join(self.tmp, name)
             if _stale(path, name.partition("-")[0], now):
-                _unlink_quietly(path)
+                unlink_quietly(path)
                 done["temp_removed"] += 1
         names = set(os.listdir(self.root))
         for name in names:
@@ -178,7 +179,7 @@ class OutboundQueue:
             path = os.path.join(self.root, name)
             if ext == "msg" and stem + ".env" not in names:
                 if _stale(path, stem.split("-")[1], now):
-                    _unlink_quietly(path)
+                    unlink_quietly(path)
                     done["orphans_removed"] += 1
             elif ext == "env" and stem + ".msg" not in names:
                 if os.path.exists(os.path.join(self.failed_dir, stem + ".msg")):
@@ -190,7 +191,7 @@ class OutboundQueue:
             elif ext == "env":
                 # A move to failed/ cut before the message moved: the entry
                 # is still live, so the early copy of its envelope goes.
-                _unlink_quietly(os.path.join(self.failed_dir, stem + ".env"))
+                unlink_quietly(os.path.join(self.failed_dir, stem + ".env"))
                 try:
                     self._load(stem)
                 except QueueError as exc:
@@ -316,8 +317,8 @@ class OutboundQueue:
     # -- settling -----------------------------------------------------------------
     def delivered(self, entry_id: str) -> None:
         """Remove an entry whose recipients are all settled."""
-        _unlink_quietly(self._path(entry_id, "env"))
-        _unlink_quietly(self._path(entry_id, "msg"))
+        unlink_quietly(self._path(entry_id, "env"))
+        unlink_quietly(self._path(entry_id, "msg"))
         self._sync_dir(self.root)
 
     def deferred(self, entry: QueueEntry, remaining: Iterable[str], error: str) -> QueueEntry | None:
@@ -358,7 +359,7 @@ class OutboundQueue:
         # live envelope that recover finishes moving.
         self._write_atomic(os.path.join(self.failed_dir, entry.id + ".env"), new.to_json())
         self._move_to_failed_raw(entry.id, msg=True, env=False)
-        _unlink_quietly(self._path(entry.id, "env"))
+        unlink_quietly(self._path(entry.id, "env"))
         self._sync_dir(self.root)
 
     def failed_entries(self) -> list[QueueEntry]:
@@ -402,40 +403,19 @@ class OutboundQueue:
             if not wanted or not os.path.exists(src):
                 continue
             if ext == "env" and os.path.exists(dst):
-                _unlink_quietly(src)
+                unlink_quietly(src)
             else:
                 os.replace(src, dst)
             self._sync_dir(self.failed_dir)
         self._sync_dir(self.root)
 
     def _write_atomic(self, final: str, data: bytes) -> None:
-        tmp = os.path.join(self.tmp, f"{os.getpid()}-{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if self.fsync:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            _unlink_quietly(tmp)
-            raise
-        os.close(fd)
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        write_atomic(self.tmp, final, data, fsync=self.fsync)
 
     def _sync_dir(self, path: str) -> None:
-        if not self.fsync:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self.fsync:
+            fsync_dir(path)
+
 
 
 def _read(path: str) -> bytes:
@@ -457,21 +437,4 @@ def _stale(path: str, pid_text: str, now: float) -> bool:
             return True
     except FileNotFoundError:
         return False
-    return pid != os.getpid() and not _pid_alive(pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    return pid != os.getpid() and not pid_alive(pid)

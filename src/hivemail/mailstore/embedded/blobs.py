@@ -25,10 +25,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterator
 
+from hivemail.durable import fsync_dir, pid_alive, unlink_quietly, write_atomic
 from hivemail.mailstore.errors import ErrorKind, MailError
 
 _BLOB_ID = re.compile(r"[0-9a-f]{64}\Z")
@@ -40,24 +40,6 @@ TMP_GRACE_SECONDS = 3600.0
 
 def blob_id_of(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class BlobFiles:
@@ -81,8 +63,8 @@ class BlobFiles:
                 os.mkdir(sub)
                 created = True
         if created and self.fsync:
-            _fsync_dir(self.root)
-            _fsync_dir(os.path.dirname(os.path.abspath(self.root)))
+            fsync_dir(self.root)
+            fsync_dir(os.path.dirname(os.path.abspath(self.root)))
 
     def path(self, blob_id: str) -> str:
         if not _BLOB_ID.match(blob_id):
@@ -103,29 +85,11 @@ class BlobFiles:
         if st is None or st.st_size != len(raw):
             self._write_new(final, raw)
         if self.fsync:
-            _fsync_dir(os.path.dirname(final))
+            fsync_dir(os.path.dirname(final))
         return blob_id
 
     def _write_new(self, final: str, raw: bytes) -> None:
-        tmp = os.path.join(self.tmp, f"{os.getpid()}-{secrets.token_hex(8)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-        try:
-            view = memoryview(raw)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            if self.fsync:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            _unlink_quietly(tmp)
-            raise
-        os.close(fd)
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        write_atomic(self.tmp, final, raw, fsync=self.fsync)
 
     def ensure(self, blob_id: str, size: int, raw: bytes | None) -> bool:
         """Make sure the file of ``blob_id`` exists with ``size`` octets,
@@ -143,7 +107,7 @@ class BlobFiles:
             return False
         self._write_new(final, raw)
         if self.fsync:
-            _fsync_dir(os.path.dirname(final))
+            fsync_dir(os.path.dirname(final))
         return True
 
     # -- reading ------------------------------------------------------------
@@ -176,7 +140,7 @@ class BlobFiles:
 
     # -- removal and scanning ------------------------------------------------
     def remove(self, blob_id: str) -> None:
-        _unlink_quietly(self.path(blob_id))
+        unlink_quietly(self.path(blob_id))
 
     def quarantine(self, blob_id: str, where: str) -> None:
         """Move a damaged file aside instead of deleting evidence."""
@@ -214,13 +178,6 @@ class BlobFiles:
                 old = now - os.stat(path).st_mtime > TMP_GRACE_SECONDS
             except FileNotFoundError:
                 continue
-            if old or (pid == me and include_own) or (pid != me and not _pid_alive(pid)):
+            if old or (pid == me and include_own) or (pid != me and not pid_alive(pid)):
                 stale.append(path)
         return stale
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -133,7 +133,8 @@ from typing import Any
 
 from hivemail.mailstore import names
 from hivemail.mailstore.table import MessageTable
-from hivemail.mailstore.embedded.blobs import BlobFiles, _pid_alive, blob_id_of
+from hivemail.durable import fsync_dir, pid_alive
+from hivemail.mailstore.embedded.blobs import BlobFiles
 from hivemail.mailstore.errors import ErrorKind, MailError
 from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, body_text, fold, indexable
 from hivemail.mailstore.sortkeys import SortKeys, keys_from_bytes
@@ -451,12 +452,7 @@ class EmbeddedStore:
         created = not os.path.isdir(self.data_dir)
         os.makedirs(self.data_dir, exist_ok=True)
         if created and self.fsync:
-            parent = os.path.dirname(os.path.abspath(self.data_dir))
-            fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(os.path.dirname(os.path.abspath(self.data_dir)))
         self.blobs.prepare()
         self._lock_fd = os.open(os.path.join(self.data_dir, "lock"),
                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -746,7 +742,7 @@ class EmbeddedStore:
             if not pid_text.isdigit() or int(pid_text) == me:
                 continue
             path = os.path.join(self.pins_dir, name)
-            if not _pid_alive(int(pid_text)):
+            if not pid_alive(int(pid_text)):
                 _unlink(path)
                 continue
             try:
