@@ -125,19 +125,28 @@ async def fetch(session, tag: str, request: FetchRequest) -> Tagged:
         uids = [u for u in uids if view.meta[u].modseq > since]
 
     meta_items, content_items = _items(request)
+    # PREVIEW and THREADID come from the keys stored at delivery, read for a
+    # batch of messages at a time: no analysis, no message file.
+    keyed = [i for i in content_items if i.kind in _KEYED]
+    content_items = [i for i in content_items if i.kind not in _KEYED]
     seen_set = await _set_seen(session, view, uids, request)
     outcome = _Outcome()
-    if not content_items and not seen_set:
+    if not content_items and not keyed and not seen_set:
         if not await _fetch_meta_only(session, view, uids, meta_items):
             return Tagged.ok(tag, "Fetch aborted")
         return outcome.tagged(tag)
 
     explicit_flags = any(i.kind == "FLAGS" for i in meta_items)
     seq = 0
+    batch: dict[str, dict] = {}
     for n, uid in enumerate(uids, 1):
         seq = _seq(view, uid, seq)
         m = view.meta[uid]
         items = [(i.name, _meta_value(session, i.kind, uid, m)) for i in meta_items]
+        if keyed:
+            if (n - 1) % FLUSH_EVERY == 0:
+                batch = await _keyed_batch(session, view, keyed, uids[n - 1 : n - 1 + FLUSH_EVERY])
+            items.extend((i.name, _keyed_value(i.kind, batch, uid, m)) for i in keyed)
         if uid in seen_set and not explicit_flags:
             # Dovecot (and RFC 9051 section 6.4.5's SHOULD) report the
             # \Seen just set; it goes with the short items, with the
@@ -158,6 +167,28 @@ async def fetch(session, tag: str, request: FetchRequest) -> Tagged:
 
 
 # -- metadata ---------------------------------------------------------------
+
+_KEYED = frozenset({"PREVIEW", "THREADID"})
+
+
+async def _keyed_batch(session, view, keyed: list[_Item], uids: list[int]) -> dict[str, dict]:
+    """The stored previews / sort keys of ``uids``, one store read each."""
+    out: dict[str, dict] = {}
+    kinds = {i.kind for i in keyed}
+    if "PREVIEW" in kinds:
+        out["PREVIEW"] = await session.store.previews(view.mailbox_id, uids)
+    if "THREADID" in kinds:
+        out["THREADID"] = await session.services.mailboxes.sort_keys.keys(view.mailbox_id, view.uidvalidity, uids)
+    return out
+
+
+def _keyed_value(kind: str, batch: dict[str, dict], uid: int, m):
+    """PREVIEW (RFC 8970, computed at delivery) or THREADID (RFC 8474);
+    NIL for a message gone from the store meanwhile."""
+    found = batch[kind].get(uid)
+    if kind == "PREVIEW" or found is None:
+        return found
+    return (objectid.thread_of(found, m.blob_id),)
 
 
 def _seq(view, uid: int, lo: int) -> int:
@@ -321,7 +352,7 @@ async def _content(session, view, uid: int, m, items: list[_Item], outcome: _Out
     if path and not os.path.exists(path):
         outcome.expunged = True
         return [(i.name, None) for i in items]
-    reader = _Reader(session, m.blob_id, path, view.mailbox_id, uid)
+    reader = _Reader(session, m.blob_id, path)
     try:
         return await _items_of(reader, a, items, outcome, "UTF8=ACCEPT" in session.enabled)
     except MailError as e:
@@ -343,12 +374,6 @@ async def _items_of(reader: _Reader, a: MessageAnalysis, items: list[_Item], out
                 out.append((i.name, body(a, False)))
             case "BODYSTRUCTURE":
                 out.append((i.name, body(a, True)))
-            case "THREADID":
-                keys = (await reader.store.sort_keys(reader.mailbox_id, [reader.uid])).get(reader.uid)
-                out.append((i.name, None if keys is None else (objectid.thread_of(keys, reader.blob_id),)))
-            case "PREVIEW":
-                # RFC 8970: computed at delivery; NIL only if the message went.
-                out.append((i.name, (await reader.store.previews(reader.mailbox_id, [reader.uid])).get(reader.uid)))
             case "SECTION":
                 out.append((i.name, await _section(reader, a, i, binary_parts)))
             case "BINARY" | "BINARY.SIZE":
@@ -397,12 +422,10 @@ async def _binary(reader: _Reader, where: S.Binary, partial, binary_parts: bool)
 class _Reader:
     """Reads byte ranges of one stored message (small pieces only)."""
 
-    def __init__(self, session, blob_id: str, path: str, mailbox_id: int = 0, uid: int = 0) -> None:
+    def __init__(self, session, blob_id: str, path: str) -> None:
         self.store = session.store
         self.blob_id = blob_id
         self.path = path
-        self.mailbox_id = mailbox_id
-        self.uid = uid
 
     async def read(self, span: S.Span) -> bytes:
         if span.length <= 0:

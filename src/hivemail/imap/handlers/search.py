@@ -352,11 +352,15 @@ def _has_threadid(key: SearchKey) -> bool:
 
 async def _threads(session, view: SelectedView) -> dict[str, frozenset[int]]:
     """THREADID -> UIDs of the view (SEARCH THREADID, RFC 8474 section 6),
-    from the sort keys stored at delivery, in one store round trip."""
+    from the sort keys stored at delivery (the worker's cache SORT and
+    THREAD use)."""
     out: dict[str, set[int]] = {}
-    blob_of = dict(zip(view.uids, view.table.blob_ids))
-    for uid, keys in (await session.store.sort_keys(view.mailbox_id, list(view.uids))).items():
-        out.setdefault(objectid.thread_of(keys, blob_of[uid]), set()).add(uid)
+    uids = list(view.uids)
+    known = await session.services.mailboxes.sort_keys.keys(view.mailbox_id, view.uidvalidity, uids)
+    for uid, blob_id in zip(uids, view.table.blob_ids):
+        keys = known.get(uid)
+        if keys is not None:
+            out.setdefault(objectid.thread_of(keys, blob_id), set()).add(uid)
     return {k: frozenset(v) for k, v in out.items()}
 
 
