@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hivemail.mailstore import ErrorKind, MailError, MailStore, Recipient
-from hivemail.mailstore.types import SYSTEM_FLAGS
+from hivemail.mailstore.types import SYSTEM_FLAG_BY_LOWER
 from hivemail.outbound import OutboundQueue, OutboundSettings
 from hivemail.sieve import (
     Context,
@@ -90,7 +90,6 @@ TEMPORARY = frozenset({ErrorKind.TEMP, ErrorKind.NO_SPACE})
 # RFC 9051 section 9: flag-keyword = atom; atom-specials = "(" / ")" / "{" /
 # SP / CTL / list-wildcards / quoted-specials / resp-specials
 _KEYWORD = re.compile(r"[^\x00-\x20\x7f(){%*\"\\\]]{1,256}\Z")
-_SYSTEM_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
 
 
 # -- the plan ------------------------------------------------------------------
@@ -239,7 +238,7 @@ def _clean_flags(flags: Sequence[str], notes: list[str]) -> frozenset[str]:
     out = set()
     for flag in flags:
         if flag.startswith("\\"):
-            canonical = _SYSTEM_BY_LOWER.get(flag.lower())
+            canonical = SYSTEM_FLAG_BY_LOWER.get(flag.lower())
             if canonical is not None:
                 out.add(canonical)
             elif flag.lower() != "\\recent":

@@ -15,6 +15,9 @@ SEPARATOR = "/"
 
 # System flags as IMAP spells them; keywords are any other atom.
 SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
+#: "\\seen" -> "\\Seen": system flags are case-insensitive on the wire (RFC
+#: 9051 2.3.2) and stored in one spelling.
+SYSTEM_FLAG_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
 
 # The mailboxes every new account gets, with their RFC 6154 attributes.
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (

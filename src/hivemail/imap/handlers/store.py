@@ -5,9 +5,9 @@ from __future__ import annotations
 from hivemail.imap.handlers.common import InvalidSet, resolve
 from hivemail.imap_proto import Fetch, ResponseCode, SeqSet, Tagged
 from hivemail.mailstore import FlagMode
+from hivemail.mailstore.types import SYSTEM_FLAG_BY_LOWER
 
 _MODES = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}
-_SYSTEM = {f.lower(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
 
 
 def normalise_flags(flags) -> list[str]:
@@ -16,7 +16,7 @@ def normalise_flags(flags) -> list[str]:
     out = []
     for f in flags:
         if f.startswith("\\"):
-            canon = _SYSTEM.get(f.lower())
+            canon = SYSTEM_FLAG_BY_LOWER.get(f.lower())
             if canon is None:
                 if f.lower() == "\\recent":
                     continue
@@ -67,5 +67,5 @@ async def store(session, tag: str, request) -> Tagged:
     if failed:
         # RFC 7162 3.1.3: [MODIFIED set] names the messages not stored.
         nums = sorted(failed) if request.uid else sorted(view.seq_of(u) for u in failed if view.seq_of(u))
-        return Tagged.ok(tag, "Conditional STORE failed", ResponseCode("MODIFIED", (SeqSet.of(*nums),)))
+        return Tagged.ok(tag, "Conditional STORE failed", ResponseCode("MODIFIED", (SeqSet.compact(nums),)))
     return Tagged.ok(tag, "STORE completed")
