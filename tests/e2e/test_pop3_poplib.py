@@ -16,6 +16,7 @@ import pytest
 import scramp
 
 from hivemail.auth.directory import Authenticator
+from hivemail.auth.passwords import hash_password
 from hivemail.config import Config
 from hivemail.mailstore.embedded.store import EmbeddedStore
 from hivemail.shared_state import SharedState
@@ -225,3 +226,50 @@ def test_plaintext_refused_on_a_remote_connection_without_tls(tmp_path):
     assert "+OK Supported mechanisms follow\r\nSCRAM-SHA-256\r\n.\r\n" in text
     assert "-ERR TLS is not available\r\n" in text
     assert text.endswith("+OK Bye\r\n")
+
+
+def test_the_maildrop_is_free_the_moment_quit_is_answered(tmp_path):
+    """RFC 1939 section 6: QUIT's UPDATE state releases the maildrop before
+    the reply, so a client that logs in again the moment it reads +OK is
+    never told [IN-USE] (CI once hit that race).  The store's unpin is made
+    slow, so a lock released after the reply would be seen still held."""
+
+    async def main() -> tuple[bytes, bool]:
+        store = EmbeddedStore(tmp_path / "data", fsync=False)
+        await store.open()
+        await store.create_account(USER, hash_password(PASSWORD))
+        service = Pop3Service(store, Authenticator(store, 0.01), Config(), None, SharedState(tmp_path / "data"))
+        unpin = store.unpin_blobs
+
+        async def slow_unpin(pin_id):
+            await asyncio.sleep(0.3)
+            await unpin(pin_id)
+
+        store.unpin_blobs = slow_unpin
+
+        async def accept(reader, writer):
+            conn = Connection(reader, writer, "127.0.0.1", 40000, 110, False)
+            try:
+                await Pop3Session(service, conn).run()
+            finally:
+                writer.close()
+
+        srv = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        writer.write(b"USER %s\r\nPASS %s\r\n" % (USER.encode(), PASSWORD.encode()))
+        await reader.readline()
+        logged_in = await reader.readline()
+        writer.write(b"QUIT\r\n")
+        bye = await reader.readline()
+        free = service.lock(USER)
+        service.unlock(USER)
+        writer.close()
+        srv.close()
+        await store.close()
+        return logged_in + bye, free
+
+    replies, free = asyncio.run(main())
+    assert replies.startswith(b"+OK Logged in") and replies.endswith(b"+OK Logging out\r\n")
+    assert free

@@ -406,8 +406,15 @@ class Pop3Session:
             n = await drop.commit(self.store, action)
         except MailError as exc:
             log.warning("pop3 %s: QUIT could not apply DELE: %s", drop.account.name, exc.text)
-            return Err("Some messages could not be deleted", SYS_TEMP)
-        return Ok(f"Logging out ({n} deleted)" if n else "Logging out")
+            reply: Ok | Err = Err("Some messages could not be deleted", SYS_TEMP)
+        else:
+            reply = Ok(f"Logging out ({n} deleted)" if n else "Logging out")
+        # The maildrop is released before the reply goes out (RFC 1939
+        # section 6: UPDATE ends the session's hold on it), so a client that
+        # logs in again the moment it reads +OK finds it free, not [IN-USE].
+        await self._end()
+        self.state = NotAuthenticated()
+        return reply
 
 
 def handler(service: Pop3Service):
