@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hivemail.imap.handlers.sort import sort_order
 from hivemail.imap_proto.commands.sort import SortCriterion
 from hivemail.mailstore import threads
-from hivemail.mailstore.embedded.store import _keys_row, _sort_keys_of
+from hivemail.mailstore.rows import keys_row as _keys_row, sort_keys_of as _sort_keys_of
 from hivemail.mailstore.sortkeys import keys_from_bytes
 from hivemail.mime import analyse, normalise_crlf
 

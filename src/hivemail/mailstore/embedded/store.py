@@ -120,7 +120,6 @@ import importlib.resources
 import json
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -128,7 +127,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from hivemail.mailstore import names
@@ -136,7 +135,21 @@ from hivemail.mailstore.table import MessageTable
 from hivemail.durable import fsync_dir, pid_alive
 from hivemail.mailstore.embedded.blobs import BlobFiles
 from hivemail.mailstore.errors import ErrorKind, MailError
-from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, body_text, fold, indexable
+from hivemail.mailstore.rows import (
+    HEADER_COLUMNS as _HEADER_COLUMNS,
+    UIDL as _UIDL,
+    date_columns as _date_columns,
+    flagset as _flagset,
+    keys_row as _keys_row,
+    keywords_text as _keywords_text,
+    mailbox_info as _mailbox,
+    metas as _metas,
+    parse_analysis as _parse_analysis,
+    parse_flags as _parse_flags,
+    search_columns,
+    sort_keys_of as _sort_keys_of,
+)
+from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, fold, indexable
 from hivemail.mailstore.sortkeys import SortKeys, keys_from_bytes
 from hivemail.mailstore.types import (
     DEFAULT_MAILBOXES,
@@ -183,14 +196,6 @@ _CHUNK = 900
 # A mailbox that no longer exists counts as changed beyond any MODSEQ.
 _GONE = 1 << 62
 
-# System flags as bits of messages.sysflags.
-SEEN, ANSWERED, FLAGGED, DELETED, DRAFT = 1, 2, 4, 8, 16
-_SYSTEM_BITS = {"\\Seen": SEEN, "\\Answered": ANSWERED, "\\Flagged": FLAGGED,
-                "\\Deleted": DELETED, "\\Draft": DRAFT}
-_SYSTEM_BY_LOWER = {name.lower(): (name, bit) for name, bit in _SYSTEM_BITS.items()}
-# unique-id = 1*70 (%x21-7E)  (RFC 1939 section 7, UIDL)
-_UIDL = re.compile(r"[\x21-\x7e]{1,70}\Z")
-_KEYWORD_FORBIDDEN = frozenset('(){ %*"\\]') | frozenset(chr(c) for c in range(0x21)) | {"\x7f"}
 
 _MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, subscribed, special_use"
 _META_COLUMNS = ("uid, modseq, sysflags, keywords, internal_date, internal_tz, save_date, "
@@ -199,97 +204,6 @@ _META_COLUMNS = ("uid, modseq, sysflags, keywords, internal_date, internal_tz, s
 
 # ---------------------------------------------------------------------------
 # flags and dates
-
-
-def _parse_flags(flags: Iterable[str]) -> tuple[int, dict[str, str]]:
-    """-> (system flag bits, {keyword.lower(): keyword}). \\Recent is ignored
-    (it is a session property in RFC 3501 and gone in RFC 9051)."""
-    bits = 0
-    keywords: dict[str, str] = {}
-    for flag in flags:
-        if flag.startswith("\\"):
-            lower = flag.lower()
-            if lower == "\\recent":
-                continue
-            try:
-                bits |= _SYSTEM_BY_LOWER[lower][1]
-            except KeyError:
-                raise MailError(ErrorKind.NOT_ALLOWED, f"unknown system flag {flag}") from None
-            continue
-        if not flag or len(flag) > 256 or not _KEYWORD_FORBIDDEN.isdisjoint(flag):
-            raise MailError(ErrorKind.NOT_ALLOWED, f"bad keyword {flag!r}")
-        keywords.setdefault(flag.lower(), flag)
-    return bits, keywords
-
-
-def _keywords_text(keywords: Iterable[str]) -> str:
-    return " ".join(sorted(keywords))
-
-
-_flagsets: dict[tuple[int, str], frozenset[str]] = {}
-
-
-def _flagset(bits: int, keywords: str) -> frozenset[str]:
-    """Interned frozensets: a mailbox has few distinct flag combinations, so
-    a snapshot of 100k rows shares a handful of set objects."""
-    key = (bits, keywords)
-    found = _flagsets.get(key)
-    if found is None:
-        found = frozenset([n for n, b in _SYSTEM_BITS.items() if bits & b]
-                          + (keywords.split(" ") if keywords else []))
-        if len(_flagsets) < 100_000:
-            _flagsets[key] = found
-    return found
-
-
-_zones: dict[int, timezone] = {0: timezone.utc}
-
-
-def _zone(minutes: int) -> timezone:
-    zone = _zones.get(minutes)
-    if zone is None:
-        zone = _zones[minutes] = timezone(timedelta(minutes=minutes))
-    return zone
-
-
-def _date_columns(when: datetime | None, now: float) -> tuple[int, int]:
-    """-> (Unix seconds, zone offset in minutes). A naive datetime is UTC."""
-    if when is None:
-        return int(now), 0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    offset = when.utcoffset() or timedelta()
-    return int(when.timestamp() // 1), int(offset.total_seconds() // 60)
-
-
-def _metas(rows: list[tuple]) -> tuple[MessageMeta, ...]:
-    """Build MessageMeta objects as fast as CPython allows; this loop is most
-    of the cost of SELECTing a 100k mailbox (~2 us per row). It avoids the
-    frozen dataclass __init__ (one object.__setattr__ per field) by filling
-    the instance dict directly; the result is indistinguishable from one
-    built normally. Delivered mail has INTERNALDATE == save date (UTC), so
-    the second datetime is usually shared rather than built."""
-    new = object.__new__
-    cls = MessageMeta
-    stamp = datetime.fromtimestamp
-    utc = timezone.utc
-    flagsets = _flagsets
-    out = []
-    append = out.append
-    for uid, modseq, bits, keywords, idate, itz, sdate, size, blob_id, uidl in rows:
-        flags = flagsets.get((bits, keywords)) or _flagset(bits, keywords)
-        internal = stamp(idate, _zones.get(itz) or _zone(itz))
-        meta = new(cls)
-        meta.__dict__.update(
-            uid=uid, modseq=modseq, flags=flags, internal_date=internal,
-            save_date=internal if (sdate == idate and itz == 0) else stamp(sdate, utc),
-            size=size, blob_id=blob_id, explicit_uidl=uidl)
-        append(meta)
-    return tuple(out)
-
-
-def _mailbox(row: tuple) -> MailboxInfo:
-    return MailboxInfo(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
 def _chunks(seq: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -2041,11 +1955,6 @@ def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes
 #: FROM / TO / CC / BCC / SUBJECT on them is answered by the index alone.
 #: Other fields are looked for in ``search_hdr`` (every "Name: value" line)
 #: and the candidates confirmed against the stored analysis.
-_HEADER_COLUMNS = {"subject": "h_subject", "from": "h_from", "to": "h_to", "cc": "h_cc", "bcc": "h_bcc"}
-_COLUMNS = ("hdr", "body", *_HEADER_COLUMNS.values())
-# Characters the index stores as U+FFFD (SQLite cannot bind lone surrogates;
-# NUL is not text). ``search.indexable`` keeps needles with them off the index.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Blobs found above which search_text maps them to UIDs by one scan of the
 # mailbox rather than one index lookup each.
 _LOOKUP_MAX = 2000
@@ -2055,32 +1964,6 @@ _FIELDS_INSERT = (f"INSERT INTO search_fields(rowid, {', '.join(_HEADER_COLUMNS.
                   f" VALUES (?, {', '.join('?' * len(_HEADER_COLUMNS))})")
 _FIELDS_DELETE = (f"INSERT INTO search_fields(search_fields, rowid, {', '.join(_HEADER_COLUMNS.values())})"
                   f" VALUES ('delete', ?, {', '.join('?' * len(_HEADER_COLUMNS))})")
-
-
-def _storable(text: str) -> str:
-    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
-
-
-def _parse_analysis(blob: bytes) -> Any:
-    """The analysis, or None when this version cannot read it (the IMAP
-    search handler treats such a message as having no header and no text:
-    the index must agree)."""
-    from hivemail.mime import MessageAnalysis
-
-    try:
-        return MessageAnalysis.from_bytes(bytes(blob))
-    except Exception:
-        return None
-
-
-def search_columns(analysis: bytes, raw: bytes) -> tuple[str, ...]:
-    """The folded texts of a blob's index rows, in ``_COLUMNS`` order."""
-    a = _parse_analysis(analysis)
-    if a is None:
-        return ("",) * len(_COLUMNS)
-    texts = [a.header_text, body_text(a, raw)]
-    texts.extend("\n".join(a.header_values(name)) for name in _HEADER_COLUMNS)
-    return tuple(_storable(fold(t)) for t in texts)
 
 
 def _compress_doc(columns: tuple[str, ...]) -> tuple[bytes, bytes]:
@@ -2271,20 +2154,6 @@ _KEYS_COLUMNS = ("sent, subject, reply, from_addr, to_addr, cc_addr, display_fro
                  " message_id, refs, preview")
 _KEYS_INSERT = (f"INSERT INTO blob_keys(blob_id, {_KEYS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(blob_id) DO NOTHING")
-
-
-def _keys_row(keys: SortKeys, preview: str) -> tuple:
-    """The blob_keys columns after blob_id, in _KEYS_COLUMNS order."""
-    return (keys.sent, _storable(keys.subject), int(keys.reply), _storable(keys.from_), _storable(keys.to),
-            _storable(keys.cc), _storable(keys.display_from), _storable(keys.display_to),
-            None if keys.message_id is None else _storable(keys.message_id),
-            "\n".join(_storable(r) for r in keys.references), _storable(preview))
-
-
-def _sort_keys_of(row: tuple) -> SortKeys:
-    sent, subject, reply, from_, to, cc, dfrom, dto, message_id, refs, _preview = row
-    return SortKeys(sent, subject, bool(reply), from_, to, cc, dfrom, dto, message_id,
-                    tuple(refs.split("\n")) if refs else ())
 
 
 def _r_keys(conn: sqlite3.Connection, mailbox_id: int,
