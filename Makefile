@@ -6,9 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= hivemail-data
 
-# Debian packages the tests drive as real peers (and Dovecot, the reference).
+# Debian packages the tests drive as real peers (and Dovecot, the reference);
+# PostgreSQL's server for the second backend (tests/support/postgres.py runs
+# a throwaway cluster of its own; the package's own cluster is not used).
 TEST_DEBS := dovecot-imapd dovecot-pop3d dovecot-lmtpd isync offlineimap3 \
-             fetchmail getmail6 neomutt tmux openssl
+             fetchmail getmail6 neomutt tmux openssl postgresql
 
 .PHONY: run test test-fast bench soak fuzz deps-system clean
 

@@ -20,16 +20,22 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from hivemail.mailstore.embedded.store import EmbeddedStore
+from tests.support import postgres
 
 
 class Backend:
     def __init__(self, kind: str, tmp_path) -> None:
         self.kind = kind
         self.path = os.fspath(tmp_path / "store")
+        self.url = postgres.fresh_url() if kind == "postgresql" else ""
 
     def make(self):
         if self.kind == "embedded":
             return EmbeddedStore(self.path)
+        if self.kind == "postgresql":
+            from hivemail.mailstore.postgres.store import PostgresStore
+
+            return PostgresStore(self.url)
         raise AssertionError(self.kind)
 
     def child_prelude(self) -> str:
@@ -37,6 +43,9 @@ class Backend:
         if self.kind == "embedded":
             return ("from hivemail.mailstore.embedded.store import EmbeddedStore\n"
                     f"def make_store():\n    return EmbeddedStore({self.path!r})\n")
+        if self.kind == "postgresql":
+            return ("from hivemail.mailstore.postgres.store import PostgresStore\n"
+                    f"def make_store():\n    return PostgresStore({self.url!r})\n")
         raise AssertionError(self.kind)
 
     def run(self, body: Callable[..., Awaitable[None]]) -> None:
@@ -51,6 +60,6 @@ class Backend:
         asyncio.run(main())
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "postgresql"])
 def backend(request, tmp_path) -> Backend:
     return Backend(request.param, tmp_path)

@@ -194,6 +194,15 @@ class MailStore(Protocol):
         """Release a pin; unknown ids are ignored. Blobs nobody refers to
         any more are removed by a later write."""
 
+    async def lock_maildrop(self, account: str) -> bool:
+        """Take the account's POP3 maildrop lock for every server sharing
+        this store; False if a session elsewhere holds it ([IN-USE], RFC
+        2449 section 8.1.1). It dies with the process that holds it. The
+        embedded store is one machine's, whose processes the POP3 service
+        already excludes (``SharedState``): it always answers True."""
+
+    async def unlock_maildrop(self, account: str) -> None: ...
+
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """Everything the change log holds after ``modseq``."""
 

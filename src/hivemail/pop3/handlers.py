@@ -182,15 +182,15 @@ async def _login(session: Pop3Session, account: AccountInfo | None) -> Response:
     service.auth.succeeded(peer)
     if service.login_too_soon(account.name):
         return Err("Logged in too recently, wait before logging in again", LOGIN_DELAY)
-    if not service.lock(account.name):
+    if not await service.lock(account.name):
         return Err("Mailbox is locked by another POP3 session", IN_USE)
     try:
         drop = await Maildrop.open(service, account)
     except MailError as exc:
-        service.unlock(account.name)
+        await service.unlock(account.name)
         return err_for(exc, "opening maildrop")
     except BaseException:
-        service.unlock(account.name)
+        await service.unlock(account.name)
         raise
     service.logged_in(account.name)
     session.state = Transaction(drop)

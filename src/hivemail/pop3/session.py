@@ -94,18 +94,33 @@ class Pop3Service:
             self._dot_free.clear()
         self._dot_free[blob_id] = dot_free
 
-    def lock(self, account: str) -> bool:
+    async def lock(self, account: str) -> bool:
         """Take the account's maildrop lock; False if another POP3 session,
-        in this or another worker process, holds it."""
+        in this or another worker process (SharedState's flock) or on
+        another node sharing the store (``store.lock_maildrop``), holds it."""
         if account in self._locks:
             return False
         fd = self.shared.try_lock(account)
         if fd is None:
             return False
         self._locks[account] = fd
-        return True
+        try:
+            if await self.store.lock_maildrop(account):
+                return True
+        except BaseException:
+            self._release_local(account)
+            raise
+        self._release_local(account)
+        return False
 
-    def unlock(self, account: str) -> None:
+    async def unlock(self, account: str) -> None:
+        if account in self._locks:
+            try:
+                await self.store.unlock_maildrop(account)
+            finally:
+                self._release_local(account)
+
+    def _release_local(self, account: str) -> None:
         fd = self._locks.pop(account, None)
         if fd is not None:
             self.shared.unlock(fd)
@@ -390,7 +405,7 @@ class Pop3Session:
             except MailError as exc:
                 log.warning("pop3 %s: closing the maildrop: %s", drop.account.name, exc.text)
             finally:
-                self.service.unlock(drop.account.name)
+                await self.service.unlock(drop.account.name)
 
     async def quit(self) -> Ok | Err:
         """QUIT: in TRANSACTION the core is in UPDATE now; commit the DELE marks."""
