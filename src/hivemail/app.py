@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hivemail.config import Config, parse_hostport
+from hivemail.config import Config, is_postgres_url, parse_hostport
 from hivemail.outbound import OutboundQueue, OutboundRunner
 from hivemail.mailstore import MailStore
 from hivemail.net import logcontext
@@ -29,7 +29,14 @@ log = logging.getLogger("hivemail")
 def open_store(config: Config, index: bool = False) -> MailStore:
     """``index``: this process keeps the search index up to date in the
     background (the indexer process, or a server with a single worker);
-    short-lived commands (deliver, user ...) leave that to the server."""
+    short-lived commands (deliver, user ...) leave that to the server.
+
+    ``config.storage`` names the store: "" the embedded one in data_dir, a
+    postgresql:// URL the PostgreSQL one (Config checked the scheme)."""
+    if is_postgres_url(config.storage):
+        from hivemail.mailstore.postgres.store import PostgresStore
+
+        return PostgresStore(config.storage, blob_dir=config.postgresql.blob_dir or None, background_index=index)
     from hivemail.mailstore.embedded.store import EmbeddedStore
 
     return EmbeddedStore(Path(config.data_dir), background_index=index)

@@ -52,10 +52,20 @@ DEMO_LISTEN = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def common_options(storage: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", default=argparse.SUPPRESS, help="data directory (default ./hivemail-data)")
     common.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file")
+    if storage:  # `user quota` has a --storage of its own (a size): there, only before the command
+        common.add_argument("--storage", dest="storage_url", metavar="URL", default=argparse.SUPPRESS,
+                            help='where mail is stored: a postgresql:// URL, or "" for the embedded '
+                                 "store in the data directory (config: storage)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
 
     p = argparse.ArgumentParser(prog="hivemail", parents=[common], description="hivemail mail server")
     p.add_argument("--version", action="version", version=f"hivemail {__version__}")
@@ -86,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("address")
     st.add_argument("key", choices=sorted(ACCOUNT_SETTINGS))
     st.add_argument("value")
-    qu = us.add_parser("quota", parents=[common], help="show or set an account's quota",
+    qu = us.add_parser("quota", parents=[common_options(storage=False)], help="show or set an account's quota",
                        description="With no limit given, show the limits and the usage. "
                                    "SIZE is a number of bytes with an optional K, M, G or T "
                                    "(1024-based, as Dovecot reads them); 'none' removes a limit.")
@@ -136,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", parents=[common], help="verify (and repair) the store")
     c.add_argument("--repair", action="store_true")
+
+    mg = sub.add_parser("migrate", parents=[common], help="copy a whole store to an empty one of another backend",
+                        description="Copy everything (accounts, mailboxes with their UIDs, UIDVALIDITY and "
+                                    "MODSEQs, messages, Sieve scripts ...) from SOURCE to TARGET, each a data "
+                                    "directory (the embedded store) or a postgresql:// URL. TARGET must be "
+                                    "empty; stop every server using SOURCE first. The search index is "
+                                    "rebuilt by the target's server.")
+    mg.add_argument("--from", dest="source", required=True, metavar="SOURCE", help="data directory or URL")
+    mg.add_argument("--to", dest="target", required=True, metavar="TARGET", help="data directory or URL")
     return p
 
 
@@ -198,6 +217,9 @@ def make_config(args: argparse.Namespace) -> Config:
     data = getattr(args, "data", None)
     if data is not None:
         config = config.with_overrides(data_dir=data)
+    storage = getattr(args, "storage_url", None)
+    if storage is not None:
+        config = config.with_overrides(storage=storage)
     return config
 
 
@@ -470,6 +492,18 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(with_store(config, go))
 
 
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    from hivemail.mailstore.migrate import MigrationError, migrate
+
+    try:
+        summary = asyncio.run(migrate(args.source, args.target, blob_dir=config.postgresql.blob_dir or None))
+    except MigrationError as e:
+        print(f"hivemail: migrate: {e}", file=sys.stderr)
+        return EX_DATAERR
+    print(summary)
+    return EX_OK
+
+
 def ensure_demo(config: Config) -> str:
     """Create the demo account once; its password is kept in the data
     directory so that every `make run` can print it."""
@@ -541,7 +575,10 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             "'Subject: hi\\r\\n\\r\\nhello\\r\\n')\"",
             file=sys.stderr,
         )
-        print(f"  then      hivemail --data {config.data_dir} mailbox list {DEMO_ACCOUNT}", file=sys.stderr)
+        from hivemail.mailstore.migrate import shown
+
+        storage = f" --storage {shown(config.storage)}" if config.storage else ""
+        print(f"  then      hivemail --data {config.data_dir}{storage} mailbox list {DEMO_ACCOUNT}", file=sys.stderr)
         print("Stop with Ctrl-C.\n", file=sys.stderr)
 
     app.run(config, ready)
@@ -569,5 +606,6 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "uidl": cmd_uidl,
         "sieve": cmd_sieve,
+        "migrate": cmd_migrate,
     }
     return commands[args.command](config, args)

@@ -168,8 +168,29 @@ class ManageSieveConfig:
 
 
 @dataclass(frozen=True)
+class PostgresConfig:
+    # Message bytes as files in this directory (shared by every node, e.g.
+    # over NFS) instead of in the database (table blob_data); "" = in the
+    # database. Used only when ``storage`` is a PostgreSQL URL.
+    blob_dir: str = ""
+
+
+#: URL schemes of ``storage`` that select the PostgreSQL store.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(storage: str) -> bool:
+    return storage.startswith(POSTGRES_SCHEMES)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "./hivemail-data"
+    # Where the mail is stored: "" = the embedded store (SQLite and files)
+    # in data_dir; "postgresql://user@host:port/db" = the PostgreSQL store,
+    # shared by several nodes. data_dir still holds node-local things (TLS
+    # certificate, locks and counters, the outbound queue).
+    storage: str = ""
     # The name this server gives itself in greetings and Received: fields.
     hostname: str = "localhost"
     log_level: str = "info"
@@ -186,6 +207,14 @@ class Config:
     # Mail the server sends itself (Sieve redirect and vacation): the
     # relay, its TLS and AUTH, and the queue's retry policy.
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    postgresql: PostgresConfig = field(default_factory=PostgresConfig)
+
+    def __post_init__(self) -> None:
+        if self.storage and not is_postgres_url(self.storage):
+            # Only the scheme is shown: the rest of a URL may hold a password.
+            what = self.storage.partition("://")[0] + "://" if "://" in self.storage else self.storage
+            raise ConfigError(f"storage: {what!r} is not supported: use a postgresql:// URL, or \"\""
+                              " for the embedded store in data_dir")
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted keys replaced: ``with_overrides(**{"listen.lmtp": "127.0.0.1:24"})``."""
