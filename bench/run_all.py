@@ -16,6 +16,10 @@ after the other and stops them):
                      BODY/SUBJECT (its own 10-client mixed load is skipped:
                      imap_mix.py covers concurrency)
 5. ``idle_crowd.py`` 5,000 IDLE connections: memory per connection, wake-up time
+6. ``sort_thread.py``, ``qresync.py`` (issue 7)
+7. ``scaling.py``    hivemail only (issue 9): the IMAP mix (K = 20) against one and
+                     two nodes sharing a throwaway PostgreSQL; its rows have no
+                     Dovecot figure and no target (ops/s per phase, scaling factor)
 
 Each script gets a time budget (a backstop: each bounds its own loops) and
 writes JSON; this script collects every script's ``summary`` rows and prints
@@ -54,6 +58,7 @@ WORKLOADS = (
     ("idle_crowd.py", [], [], 420, 180),
     ("sort_thread.py", [], [], 600, 240),
     ("qresync.py", [], [], 240, 120),
+    ("scaling.py", [], [], 300, 150),
 )
 RESULTS_MD = HERE / "RESULTS.md"
 LATEST = "<!-- bench:latest-run -->"
