@@ -35,8 +35,12 @@ deps-system:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Every test on the embedded store, then the protocol suites again with the
+# servers on PostgreSQL (a throwaway cluster the tests start; issue 9).
+PG_SUITES := tests/e2e tests/transcripts tests/clients tests/golden tests/consistency tests/soak
 test: deps-system $(VENV)/.stamp-test
 	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadgroup --backend postgresql $(PG_SUITES)
 
 # The unit and property tests alone: seconds, no servers.
 test-fast: $(VENV)/.stamp-test

@@ -15,6 +15,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite golden files (tests/golden/**) from the current output instead of comparing",
     )
+    parser.addoption(
+        "--backend",
+        choices=("embedded", "postgresql"),
+        default=None,
+        help="storage backend of the servers the tests start (tests/support/backend.py); "
+             "postgresql leaves out the tests marked embedded_only",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    backend = config.getoption("--backend")
+    if backend:
+        # Read by tests/support/backend.py here and in xdist workers' children.
+        os.environ["HIVEMAIL_TEST_BACKEND"] = backend
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("HIVEMAIL_TEST_BACKEND", "embedded") == "embedded":
+        return
+    kept, left = [], []
+    for item in items:
+        (left if item.get_closest_marker("embedded_only") else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hivemail.imap_proto.bodystructure import body, envelope
-from hivemail.mailstore.embedded.store import EmbeddedStore
+from tests.support.backend import open_store
 from hivemail.mime import MessageAnalysis, analyse, normalise_crlf
 from tests.support.server import HivemailServer, cli
 
@@ -27,7 +27,7 @@ def read_mailbox(data_dir: Path, account: str, mailbox: str = "INBOX") -> list[t
     """[(stored bytes, stored analysis)] in UID order, read with the store itself."""
 
     async def go():
-        store = EmbeddedStore(data_dir)
+        store = open_store(data_dir)
         await store.open()
         try:
             snap = await store.snapshot(account, mailbox)

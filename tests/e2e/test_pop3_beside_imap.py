@@ -22,7 +22,7 @@ import threading
 
 import pytest
 
-from hivemail.mailstore.embedded.store import EmbeddedStore
+from tests.support.backend import open_store
 from hivemail.mailstore.types import FlagMode
 from hivemail.mime.analysis import analyse
 from hivemail.pop3.uidl import compile_format
@@ -41,7 +41,7 @@ IMAP_APPENDS = 10
 
 def imap_side(data_dir, started: threading.Event, done: threading.Event, errors: list) -> None:
     async def main() -> None:
-        store = EmbeddedStore(data_dir)
+        store = open_store(data_dir)
         await store.open()
         try:
             box = await store.get_mailbox(USER, "INBOX")
@@ -127,7 +127,7 @@ def imap_view(port: int, mailbox: str) -> dict[int, set[str]]:
 
 def snapshot(data_dir, mailbox: str):
     async def main():
-        store = EmbeddedStore(data_dir)
+        store = open_store(data_dir)
         await store.open()
         try:
             return await store.snapshot(USER, mailbox)

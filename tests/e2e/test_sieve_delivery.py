@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from hivemail.mailstore.embedded.store import EmbeddedStore
+from tests.support.backend import open_store
 from hivemail.outbound import OutboundQueue
 from tests.support.server import HivemailServer, cli
 from tests.support.smtp_capture import CaptureThread
@@ -161,7 +161,7 @@ def put_raw_script(data_dir, account: str, name: str, text: str) -> None:
     """Store a script with the store API itself, past the CLI's validation."""
 
     async def go():
-        store = EmbeddedStore(data_dir)
+        store = open_store(data_dir)
         await store.open()
         try:
             await store.sieve_put(account, name, text)

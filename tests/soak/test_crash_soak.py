@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.consistency.wire import Closed, SyncConnection, fetch_items, is_ok, parse, text_of
+from tests.support import postgres
+from tests.support.backend import pair
 from tests.support.server import HivemailServer, cli
 
 SOAK = os.environ.get("HIVEMAIL_SOAK") == "1"
@@ -377,10 +379,10 @@ def highestmodseqs(data_dir, names: list[str]) -> dict[str, int]:
     while the server runs: a store open in this process would otherwise
     stop the next server start from doing its crash recovery."""
     from hivemail.mailstore import MailError
-    from hivemail.mailstore.embedded.store import EmbeddedStore
+    from tests.support.backend import open_store
 
     async def go() -> dict[str, int]:
-        store = EmbeddedStore(data_dir, background_index=False)
+        store = open_store(data_dir, background_index=False)
         await store.open()
         try:
             return {n: (await store.get_mailbox(ACCOUNT, n)).highestmodseq for n in names}
@@ -531,8 +533,16 @@ def check_store(world: World, data_dir, label: str) -> None:
 
 # -- the loop ---------------------------------------------------------------
 
-def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path):
-    data = tmp_path / "data"
+@pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes-postgresql"])
+def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path, nodes):
+    """``nodes`` = 2: two servers on one PostgreSQL database (issue 9), the
+    load spread over both, one node (now and then both) killed at a time."""
+    dirs = [tmp_path / "data"] + [tmp_path / f"data{n}" for n in range(1, nodes)]
+    if nodes > 1:
+        url = postgres.fresh_url()
+        for d in dirs:
+            pair(d, url)
+    data = dirs[0]
     (tmp_path / "soak.toml").write_text("[auth]\nfailure_delay = 0.01\n")
     extra = ("--config", str(tmp_path / "soak.toml"))
     cli(data, "user", "add", ACCOUNT, "--password", PASSWORD)
@@ -541,8 +551,11 @@ def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path):
     rng = random.Random(SEED)
     serials = [[0] for _ in range(CLIENTS)] + [[0]]
 
-    server = HivemailServer(data, listeners=("imap", "lmtp"), extra=extra).start()
-    conn = SyncConnection(server.ports["imap"])
+    def start(d) -> HivemailServer:
+        return HivemailServer(d, listeners=("imap", "lmtp"), extra=extra).start()
+
+    servers = [start(d) for d in dirs]
+    conn = SyncConnection(servers[0].ports["imap"])
     conn.command(f"LOGIN {ACCOUNT} {PASSWORD}")
     for box in mailboxes[1:]:
         _, t = conn.command(f"CREATE {box}")
@@ -558,43 +571,52 @@ def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path):
                 break
             runs += 1
             label = f"run {runs}"
-            verify(world, server, label)
+            verify(world, servers[rng.randrange(nodes)], label)
             check_modseqs(world, data, label)
             check_store(world, data, label)
 
             stop = threading.Event()
             loads = [
-                threading.Thread(target=ImapLoad(world, k, server.ports["imap"], stop, rng.getrandbits(32), serials[k]).run)
+                threading.Thread(target=ImapLoad(world, k, servers[rng.randrange(nodes)].ports["imap"], stop,
+                                                 rng.getrandbits(32), serials[k]).run)
                 for k in range(CLIENTS)
             ]
-            loads.append(threading.Thread(target=lmtp_load, args=(world, server.ports["lmtp"], stop, random.Random(rng.getrandbits(32)), serials[-1])))
+            loads.append(threading.Thread(target=lmtp_load, args=(
+                world, servers[rng.randrange(nodes)].ports["lmtp"], stop, random.Random(rng.getrandbits(32)),
+                serials[-1])))
             for t in loads:
                 t.start()
             time.sleep(rng.uniform(0.3, 2.5))
             # Committed a moment before the kill: must survive it.
             check_modseqs(world, data, label)
             time.sleep(rng.uniform(0, 0.2))
-            server.kill()
+            # One node at a time (the others keep serving), now and then all.
+            victims = range(nodes) if nodes == 1 or rng.random() < 0.2 else [rng.randrange(nodes)]
+            for n in victims:
+                servers[n].kill()
             kills += 1
             stop.set()
             for t in loads:
                 t.join(60)
                 assert not t.is_alive(), "a load thread hangs after the kill"
-            if server.tracebacks():
-                world.error(f"{label}: tracebacks:\n" + "\n".join(server.log[-40:]))
-            server = HivemailServer(data, listeners=("imap", "lmtp"), extra=extra).start()
+            for n in victims:
+                if servers[n].tracebacks():
+                    world.error(f"{label}: tracebacks:\n" + "\n".join(servers[n].log[-40:]))
+                servers[n] = start(dirs[n])
 
-        verify(world, server, "final")
+        verify(world, servers[0], "final")
         check_modseqs(world, data, "final")
-        rc = server.stop()
-        if rc != 0 or server.tracebacks():
-            world.error(f"final: server exited {rc}:\n" + "\n".join(server.log[-40:]))
+        for server in servers:
+            rc = server.stop()
+            if rc != 0 or server.tracebacks():
+                world.error(f"final: server exited {rc}:\n" + "\n".join(server.log[-40:]))
         check_store(world, data, "final")
     except BaseException:
         # Leave no server behind, and say where it stopped.
         print(f"soak stopped in run {runs} after {kills} kills; errors so far: {world.errors[:10]}")
-        print("\n".join(server.log[-60:]))
-        server.kill()
+        for server in servers:
+            print("\n".join(server.log[-60:]))
+            server.kill()
         raise
 
     c = world.counts
@@ -604,7 +626,7 @@ def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path):
         f"(lmtp {c.get('lmtp ok', 0)}/{c.get('lmtp sent', 0)}, append {c.get('append ok', 0)}/{c.get('append sent', 0)}, "
         f"store {c.get('store ok', 0)}, copy {c.get('copy ok', 0)}, move {c.get('move ok', 0)}, "
         f"expunge {c.get('expunge ok', 0)}, bodies read {c.get('bodies read', 0)}, "
-        f"{time.monotonic() - started:.0f}s, seed {SEED})"
+        f"{time.monotonic() - started:.0f}s, seed {SEED}, {nodes} node(s))"
     )
     print(summary)
     assert not world.errors, summary + "\n" + "\n".join(world.errors[:30])

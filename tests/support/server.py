@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.backend import storage_args
+
 LISTENING = re.compile(r"(\w+) listening on (\S+):(\d+)")
 
 
@@ -26,7 +28,7 @@ def hivemail_cmd() -> list[str]:
 def cli(data_dir: Path | str, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run one ``hivemail --data DIR ...`` command to completion."""
     proc = subprocess.run(
-        [*hivemail_cmd(), "--data", str(data_dir), *args],
+        [*hivemail_cmd(), "--data", str(data_dir), *storage_args(data_dir), *args],
         input=input,
         capture_output=True,
         timeout=120,
@@ -48,7 +50,7 @@ class HivemailServer:
         self._lock = threading.Lock()
 
     def start(self, timeout: float = 30.0) -> HivemailServer:
-        args = [*hivemail_cmd(), "--data", str(self.data_dir), "serve"]
+        args = [*hivemail_cmd(), "--data", str(self.data_dir), *storage_args(self.data_dir), "serve"]
         for name in self.listeners:
             args += [f"--{name}", "127.0.0.1:0"]
         args += list(self.extra)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hivemail.mailstore.embedded.store import EmbeddedStore
+from tests.support.backend import open_store
 from hivemail.mailstore.types import FlagMode
 from hivemail.mime.analysis import analyse
 
@@ -39,7 +39,7 @@ MESSAGES: dict[str, bytes] = {
 
 
 async def _main(data: str, command: str, args: list[str]) -> int:
-    store = EmbeddedStore(data, fsync=False)
+    store = open_store(data, fsync=False)
     await store.open()
     try:
         match command:

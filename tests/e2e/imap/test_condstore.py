@@ -267,6 +267,7 @@ def test_uid_fetch_vanished(imap_server):
     assert lines[0] == b"* VANISHED (EARLIER) 2"
 
 
+@pytest.mark.embedded_only  # prunes the tombstones in the SQLite index by hand
 def test_pruned_tombstones_fall_back_to_every_missing_uid(imap_server):
     """Past the remembered expunges (the store's expunge_floor), VANISHED
     (EARLIER) names every missing UID of the known set (RFC 7162 3.2.6

@@ -307,16 +307,14 @@ HTML_AND_FILE = (b"From: a@example.org\r\nSubject: html\r\nMIME-Version: 1.0\r\n
 def _wait_indexed(imap_server) -> None:
     """Until the server's background indexer has caught up (searches are
     exact before as well; this makes sure the index path is the one used)."""
-    import sqlite3
     import time
-    conn = sqlite3.connect(f"{imap_server.data_dir}/index.sqlite3")
-    try:
-        for _ in range(200):
-            if conn.execute("SELECT count(*) FROM blobs WHERE doc IS NULL").fetchone()[0] == 0:
-                return
-            time.sleep(0.05)
-    finally:
-        conn.close()
+
+    from tests.support.backend import unindexed_count
+
+    for _ in range(200):
+        if unindexed_count(imap_server.data_dir) == 0:
+            return
+        time.sleep(0.05)
     raise AssertionError("index did not catch up")
 
 
