@@ -27,8 +27,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+from hivemail.durable import pid_alive
 from tests.support.ci import skip_or_fail
 
+PREFIX = "hivemail-pg-"
 _lock = threading.Lock()
 _cluster: Cluster | None = None
 _names = itertools.count(1)
@@ -40,6 +42,26 @@ def _bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
+
+
+def _as_postgres() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _stop_orphans(bindir: Path) -> None:
+    """Stop and remove the clusters of test processes that died without
+    stopping theirs (a SIGKILLed pytest): each cluster's directory names
+    its owner's pid, and only a dead owner's cluster is touched."""
+    for root in glob.glob(os.path.join(tempfile.gettempdir(), PREFIX + "*")):
+        try:
+            owner = int(Path(root, "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(owner):
+            continue
+        subprocess.run([*_as_postgres(), str(bindir / "pg_ctl"), "-D", os.path.join(root, "data"), "-m",
+                        "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -54,14 +76,15 @@ class Cluster:
         if bindir is None:
             raise FileNotFoundError("PostgreSQL server binaries (initdb) not found; `make test` installs them")
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="hivemail-pg-"))
+        _stop_orphans(bindir)
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / "owner").write_text(str(os.getpid()))
         self.data = self.root / "data"
         self.port = _free_port()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
+        self.as_user = _as_postgres()
+        if self.as_user:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", str(self.data), "-U", "hivemail", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
