@@ -37,7 +37,7 @@ deps-system:
 
 # Every test on the embedded store, then the protocol suites again with the
 # servers on PostgreSQL (a throwaway cluster the tests start; issue 9).
-PG_SUITES := tests/e2e tests/transcripts tests/clients tests/golden tests/consistency tests/soak
+PG_SUITES := tests/e2e tests/transcripts tests/clients tests/golden tests/dovecot_compare tests/consistency tests/soak
 test: deps-system $(VENV)/.stamp-test
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 	$(BIN)/pytest -q -n 2 --dist loadgroup --backend postgresql $(PG_SUITES)
