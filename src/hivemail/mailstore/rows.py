@@ -6,14 +6,14 @@ embedded and PostgreSQL stores store and read exactly the same values."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hivemail.mailstore.errors import ErrorKind, MailError
 from hivemail.mailstore.search import body_text, fold
 from hivemail.mailstore.sortkeys import SortKeys
-from hivemail.mailstore.types import MailboxInfo, MessageMeta
+from hivemail.mailstore.types import FlagMode, FlagUpdate, MailboxInfo, MessageMeta
 
 # System flags as bits of messages.sysflags.
 SEEN, ANSWERED, FLAGGED, DELETED, DRAFT = 1, 2, 4, 8, 16
@@ -169,3 +169,43 @@ def sort_keys_of(row: tuple) -> SortKeys:
                     tuple(refs.split("\n")) if refs else ())
 
 
+
+
+def flag_changes(rows: Iterable[Sequence], mode: FlagMode, bits: int, keywords: dict[str, str],
+                 unchanged_since: int | None) -> tuple[list[tuple[int, int, str]], list[int]]:
+    """STORE on rows of (uid, modseq, sysflags, keywords), ascending by uid:
+    -> ([(uid, new sysflags, new keywords text)] of the rows that change,
+    UIDs that fail UNCHANGEDSINCE (RFC 7162 section 3.2))."""
+    failed: list[int] = []
+    changes: list[tuple[int, int, str]] = []
+    for uid, modseq, old_bits, old_keywords in rows:
+        if unchanged_since is not None and modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        current = {k.lower(): k for k in old_keywords.split(" ")} if old_keywords else {}
+        if mode is FlagMode.ADD:
+            new_bits = old_bits | bits
+            new_keywords = {**keywords, **current}
+        elif mode is FlagMode.REMOVE:
+            new_bits = old_bits & ~bits
+            new_keywords = {k: v for k, v in current.items() if k not in keywords}
+        else:
+            new_bits = bits
+            new_keywords = keywords
+        text = keywords_text(new_keywords.values())
+        if new_bits != old_bits or text != old_keywords:
+            changes.append((uid, new_bits, text))
+    return changes, failed
+
+
+def split_changed(rows: Iterable[Sequence], since: int) -> tuple[tuple[MessageMeta, ...], list[FlagUpdate]]:
+    """Rows of (META columns..., append_modseq) changed after ``since``,
+    ascending by uid: -> (messages appended since, flag updates of the others)."""
+    new_rows: list[tuple] = []
+    updates: list[FlagUpdate] = []
+    for row in rows:
+        if row[10] > since:
+            new_rows.append(tuple(row)[:10])
+        else:
+            updates.append(FlagUpdate(row[0], flagset(row[2], row[3]), row[1]))
+    return metas(new_rows), updates

@@ -139,6 +139,7 @@ from hivemail.mailstore.rows import (
     HEADER_COLUMNS as _HEADER_COLUMNS,
     UIDL as _UIDL,
     date_columns as _date_columns,
+    flag_changes as _flag_changes,
     flagset as _flagset,
     keys_row as _keys_row,
     keywords_text as _keywords_text,
@@ -147,10 +148,12 @@ from hivemail.mailstore.rows import (
     parse_analysis as _parse_analysis,
     parse_flags as _parse_flags,
     search_columns,
+    split_changed as _split_changed,
     sort_keys_of as _sort_keys_of,
 )
 from hivemail.mailstore.search import Body, Header, TextKey, TextMatches, fold, indexable
 from hivemail.mailstore.sortkeys import SortKeys, keys_from_bytes
+from hivemail.mailstore.waiters import ChangeWaiters
 from hivemail.mailstore.types import (
     DEFAULT_MAILBOXES,
     AccountInfo,
@@ -322,7 +325,7 @@ class EmbeddedStore:
         self._pin_counts: Counter[str] = Counter()
         self._pin_ids = itertools.count(1)
         self._pins_lock = threading.Lock()
-        self._waiters: dict[int, list[tuple[int, asyncio.Future]]] = {}
+        self._waiters = ChangeWaiters()
         self._poller: asyncio.Task | None = None
         self._lock_fd: int | None = None
         self._open = False
@@ -448,11 +451,7 @@ class EmbeddedStore:
             self._pins.clear()
             self._pin_counts.clear()
         self._release_lock(clean)
-        for waiters in self._waiters.values():
-            for _, future in waiters:
-                if not future.done():
-                    future.set_result(None)
-        self._waiters.clear()
+        self._waiters.release_all()
         self._loop = None
 
     # ======================================================================
@@ -734,46 +733,13 @@ class EmbeddedStore:
     # change notification
 
     def _wake(self, changed: dict[int, int]) -> None:
-        for mailbox_id, modseq in changed.items():
-            waiters = self._waiters.get(mailbox_id)
-            if not waiters:
-                continue
-            keep = []
-            for since, future in waiters:
-                if modseq > since:
-                    if not future.done():
-                        future.set_result(None)
-                else:
-                    keep.append((since, future))
-            if keep:
-                self._waiters[mailbox_id] = keep
-            else:
-                del self._waiters[mailbox_id]
+        self._waiters.wake(changed)
 
     async def wait_for_change(self, mailbox_id: int, modseq: int, timeout: float | None = None) -> bool:
         """See the interface. A waiter registers first and reads the current
         HIGHESTMODSEQ second, so a change committed in between is not missed."""
-        assert self._loop is not None
-        future = self._loop.create_future()
-        entry = (modseq, future)
-        self._waiters.setdefault(mailbox_id, []).append(entry)
-        self._ensure_poller()
-        try:
-            current = await self._read(_r_highestmodseq, mailbox_id)
-            if current is None or current > modseq:
-                return True
-            try:
-                async with asyncio.timeout(timeout):
-                    await future
-            except TimeoutError:
-                return False
-            return True
-        finally:
-            waiters = self._waiters.get(mailbox_id)
-            if waiters and entry in waiters:
-                waiters.remove(entry)
-                if not waiters:
-                    del self._waiters[mailbox_id]
+        return await self._waiters.wait(mailbox_id, modseq, lambda: self._read(_r_highestmodseq, mailbox_id),
+                                        timeout, registered=self._ensure_poller)
 
     def _ensure_poller(self) -> None:
         if self._poller is None or self._poller.done():
@@ -1823,25 +1789,7 @@ def _tx_store_flags(conn: sqlite3.Connection, ctx: _Ctx, mailbox_id: int, uids: 
         rows.extend(conn.execute(f"SELECT uid, modseq, sysflags, keywords FROM messages"
                                  f" WHERE mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk)))
     rows.sort()
-    failed: list[int] = []
-    changes: list[tuple[int, int, str]] = []
-    for uid, modseq, old_bits, old_keywords in rows:
-        if unchanged_since is not None and modseq > unchanged_since:
-            failed.append(uid)
-            continue
-        current = {k.lower(): k for k in old_keywords.split(" ")} if old_keywords else {}
-        if mode is FlagMode.ADD:
-            new_bits = old_bits | bits
-            new_keywords = {**keywords, **current}
-        elif mode is FlagMode.REMOVE:
-            new_bits = old_bits & ~bits
-            new_keywords = {k: v for k, v in current.items() if k not in keywords}
-        else:
-            new_bits = bits
-            new_keywords = keywords
-        text = _keywords_text(new_keywords.values())
-        if new_bits != old_bits or text != old_keywords:
-            changes.append((uid, new_bits, text))
+    changes, failed = _flag_changes(rows, mode, bits, keywords, unchanged_since)
     if not changes:
         return [], failed
     # One MODSEQ for the whole STORE: RFC 7162 3.1 requires only that it
@@ -1925,8 +1873,6 @@ def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes
     conn.execute("BEGIN")
     box = _mailbox_by_id(conn, mailbox_id)
     floor = conn.execute("SELECT expunge_floor FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()[0]
-    new_rows: list[tuple] = []
-    updates: list[FlagUpdate] = []
     # INDEXED BY: without ANALYZE statistics the planner prefers the primary
     # key (to avoid sorting) and scans the whole mailbox; IDLE asks this
     # after every delivery, so it must be a short range scan of the index.
@@ -1934,12 +1880,7 @@ def _r_changes(conn: sqlite3.Connection, mailbox_id: int, since: int) -> Changes
                         f" INDEXED BY messages_modseq WHERE mailbox_id = ? AND modseq > ?",
                         (mailbox_id, since)).fetchall()
     rows.sort()
-    for row in rows:
-        if row[10] > since:
-            new_rows.append(row[:10])
-        else:
-            updates.append(FlagUpdate(row[0], _flagset(row[2], row[3]), row[1]))
-    appended = _metas(new_rows)
+    appended, updates = _split_changed(rows, since)
     # An appended-then-expunged UID was never seen by the caller: drop it.
     expunged = [r[0] for r in conn.execute(
         "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND append_modseq <= ?"

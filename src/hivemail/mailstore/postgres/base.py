@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 
 from hivemail.mailstore.errors import ErrorKind, MailError
+from hivemail.mailstore.waiters import ChangeWaiters
 
 log = logging.getLogger("hivemail.store")
 
@@ -108,7 +109,7 @@ class PostgresBase:
         self._lock_conn: asyncpg.Connection | None = None
         self._lock_mutex = asyncio.Lock()
         self._maildrops: set[str] = set()
-        self._waiters: dict[int, list[tuple[int, asyncio.Future]]] = {}
+        self._waiters = ChangeWaiters()
         self._open = False
 
     # -- life cycle -----------------------------------------------------------
@@ -141,11 +142,7 @@ class PostgresBase:
             return
         await self._closing()
         self._open = False
-        for waiters in self._waiters.values():
-            for _, future in waiters:
-                if not future.done():
-                    future.set_result(None)
-        self._waiters.clear()
+        self._waiters.release_all()
         await self._close_connections()
 
     async def _close_connections(self) -> None:
@@ -237,43 +234,13 @@ class PostgresBase:
         self._wake({mailbox_id: modseq})
 
     def _wake(self, changed: dict[int, int]) -> None:
-        for mailbox_id, modseq in changed.items():
-            waiters = self._waiters.get(mailbox_id)
-            if not waiters:
-                continue
-            keep = []
-            for since, future in waiters:
-                if modseq > since:
-                    if not future.done():
-                        future.set_result(True)
-                else:
-                    keep.append((since, future))
-            if keep:
-                self._waiters[mailbox_id] = keep
-            else:
-                del self._waiters[mailbox_id]
+        self._waiters.wake(changed)
 
     async def wait_for_change(self, mailbox_id: int, modseq: int, timeout: float | None = None) -> bool:
-        """See the interface. Registered before the database is asked, so a
-        change committed in between is not missed."""
+        """See the interface: woken by this node's commits and every node's NOTIFY."""
         self._need_open()
-        future = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(mailbox_id, []).append((modseq, future))
-        try:
-            current = await self._read(
-                lambda conn: conn.fetchval("SELECT highestmodseq FROM mailboxes WHERE id = $1", mailbox_id))
-            if current is None or current > modseq:
-                return True
-            try:
-                return bool(await asyncio.wait_for(asyncio.shield(future), timeout))
-            except asyncio.TimeoutError:
-                return False
-        finally:
-            waiters = self._waiters.get(mailbox_id)
-            if waiters is not None:
-                waiters[:] = [w for w in waiters if w[1] is not future]
-                if not waiters:
-                    del self._waiters[mailbox_id]
+        return await self._waiters.wait(mailbox_id, modseq, lambda: self._read(
+            lambda conn: conn.fetchval("SELECT highestmodseq FROM mailboxes WHERE id = $1", mailbox_id)), timeout)
 
     # -- node-wide locks ----------------------------------------------------------
 

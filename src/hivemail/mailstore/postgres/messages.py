@@ -85,12 +85,14 @@ from hivemail.mailstore.postgres.rows import (
 from hivemail.mailstore.rows import (
     UIDL,
     date_columns,
+    flag_changes,
     flagset,
     keys_row,
     keywords_text,
     metas,
     parse_flags,
     sort_keys_of,
+    split_changed,
 )
 from hivemail.mailstore.sortkeys import SortKeys, keys_from_bytes
 from hivemail.mailstore.table import MessageTable
@@ -542,25 +544,7 @@ async def _tx_store_flags(conn: asyncpg.Connection, ctx: Ctx, mailbox_id: int, u
     await mailbox_by_id(conn, mailbox_id, for_update=True)
     rows = await conn.fetch("SELECT uid, modseq, sysflags, keywords FROM messages"
                             " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid", mailbox_id, uids)
-    failed: list[int] = []
-    changes: list[tuple[int, int, str]] = []
-    for uid, modseq, old_bits, old_keywords in rows:
-        if unchanged_since is not None and modseq > unchanged_since:
-            failed.append(uid)
-            continue
-        current = {k.lower(): k for k in old_keywords.split(" ")} if old_keywords else {}
-        if mode is FlagMode.ADD:
-            new_bits = old_bits | bits
-            new_keywords = {**keywords, **current}
-        elif mode is FlagMode.REMOVE:
-            new_bits = old_bits & ~bits
-            new_keywords = {k: v for k, v in current.items() if k not in keywords}
-        else:
-            new_bits = bits
-            new_keywords = keywords
-        text = keywords_text(new_keywords.values())
-        if new_bits != old_bits or text != old_keywords:
-            changes.append((uid, new_bits, text))
+    changes, failed = flag_changes(rows, mode, bits, keywords, unchanged_since)
     if not changes:
         return [], failed
     # One MODSEQ for the whole STORE (RFC 7162 3.1; see the embedded store).
@@ -640,16 +624,9 @@ async def _tx_set_uidls(conn: asyncpg.Connection, ctx: Ctx, mailbox_id: int,
 async def _r_changes(conn: asyncpg.Connection, mailbox_id: int, since: int) -> Changes:
     box = await mailbox_by_id(conn, mailbox_id)
     floor = await conn.fetchval("SELECT expunge_floor FROM mailboxes WHERE id = $1", mailbox_id)
-    new_rows: list[tuple] = []
-    updates: list[FlagUpdate] = []
     rows = await conn.fetch(f"SELECT {META_COLUMNS}, append_modseq FROM messages"
                             " WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid", mailbox_id, since)
-    for row in rows:
-        if row[10] > since:
-            new_rows.append(tuple(row)[:10])
-        else:
-            updates.append(FlagUpdate(row[0], flagset(row[2], row[3]), row[1]))
-    appended = metas(new_rows)
+    appended, updates = split_changed(rows, since)
     # An appended-then-expunged UID was never seen by the caller: drop it.
     expunged = [r[0] for r in await conn.fetch(
         "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 AND append_modseq <= $2"
