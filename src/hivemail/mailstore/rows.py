@@ -6,7 +6,7 @@ embedded and PostgreSQL stores store and read exactly the same values."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -209,3 +209,17 @@ def split_changed(rows: Iterable[Sequence], since: int) -> tuple[tuple[MessageMe
         else:
             updates.append(FlagUpdate(row[0], flagset(row[2], row[3]), row[1]))
     return metas(new_rows), updates
+
+
+def check_uidls(uidls: Mapping[int, str | None]) -> None:
+    """set_explicit_uidls' rule: each UIDL 1-70 characters 0x21-0x7E (RFC
+    1939 section 7) and none twice; MailError(NOT_ALLOWED) otherwise."""
+    seen: set[str] = set()
+    for uid, uidl in uidls.items():
+        if uidl is None:
+            continue
+        if not UIDL.match(uidl):
+            raise MailError(ErrorKind.NOT_ALLOWED, f"UID {uid}: not a valid UIDL: {uidl!r}")
+        if uidl in seen:
+            raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
+        seen.add(uidl)

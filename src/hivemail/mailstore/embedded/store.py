@@ -137,7 +137,7 @@ from hivemail.mailstore.embedded.blobs import BlobFiles
 from hivemail.mailstore.errors import ErrorKind, MailError
 from hivemail.mailstore.rows import (
     HEADER_COLUMNS as _HEADER_COLUMNS,
-    UIDL as _UIDL,
+    check_uidls,
     date_columns as _date_columns,
     flag_changes as _flag_changes,
     flagset as _flagset,
@@ -1057,15 +1057,7 @@ class EmbeddedStore:
 
     async def set_explicit_uidls(self, mailbox_id: int, uidls: Mapping[int, str | None]) -> int:
         """See the interface."""
-        seen: set[str] = set()
-        for uid, uidl in uidls.items():
-            if uidl is None:
-                continue
-            if not _UIDL.match(uidl):
-                raise MailError(ErrorKind.NOT_ALLOWED, f"UID {uid}: not a valid UIDL: {uidl!r}")
-            if uidl in seen:
-                raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
-            seen.add(uidl)
+        check_uidls(uidls)
         return await self._write(_tx_set_uidls, mailbox_id, sorted(uidls.items()))
 
     # ======================================================================

@@ -83,7 +83,7 @@ from hivemail.mailstore.postgres.rows import (
     mailbox_row,
 )
 from hivemail.mailstore.rows import (
-    UIDL,
+    check_uidls,
     date_columns,
     flag_changes,
     flagset,
@@ -378,15 +378,7 @@ class MessagesPart(PostgresBase):
 
     async def set_explicit_uidls(self, mailbox_id: int, uidls: Mapping[int, str | None]) -> int:
         """See the interface."""
-        seen: set[str] = set()
-        for uid, uidl in uidls.items():
-            if uidl is None:
-                continue
-            if not UIDL.match(uidl):
-                raise MailError(ErrorKind.NOT_ALLOWED, f"UID {uid}: not a valid UIDL: {uidl!r}")
-            if uidl in seen:
-                raise MailError(ErrorKind.NOT_ALLOWED, f"UIDL {uidl!r} given twice")
-            seen.add(uidl)
+        check_uidls(uidls)
         return await self._write(_tx_set_uidls, mailbox_id, sorted(uidls.items()))
 
     # -- pins and garbage (see the module doc) ------------------------------------------
