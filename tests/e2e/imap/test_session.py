@@ -311,3 +311,23 @@ def test_autologout_and_limits_are_configurable(tmp_path):
         assert c.cmd("a NOOP " + "x" * 300) == [b"a BAD [LIMIT] line too long (limit 200 bytes)"]
         c.ok("b NOOP")
         assert c.line() == b"* BYE Autologout; idle for too long"
+
+
+def test_silent_store_still_reports_what_another_session_changed(imap_server):
+    # RFC 9051 6.4.6: .SILENT spares the client the FETCH of what it asked
+    # for, not of what another session did meanwhile. B's own STORE must
+    # not swallow A's flag (the consistency checker caught it: B's view
+    # took the store's answer, A's $x included, and B was never told).
+    user = imap_server.new_user()
+    imap_server.deliver(user, msg(1))
+    a, b = imap_server.raw(user), imap_server.raw(user)
+    a.ok("s SELECT INBOX")
+    b.ok("s SELECT INBOX")
+    a.ok("x STORE 1 +FLAGS.SILENT ($x)")
+    told = b.ok("y STORE 1 +FLAGS.SILENT ($y)") + b.ok("n NOOP")
+    fetches = [line for line in told if line.startswith(b"* 1 FETCH")]
+    assert fetches and b"$x" in fetches[-1] and b"$y" in fetches[-1], told
+    # Nothing more is owed: the next NOOP is quiet.
+    assert b.ok("m NOOP") == [b"m OK NOOP completed"]
+    a.close()
+    b.close()

@@ -42,14 +42,28 @@ async def store(session, tag: str, request) -> Tagged:
     updates, failed = await session.store.store_flags(
         view.mailbox_id, uids, mode, flags, unchanged_since=request.unchanged_since
     )
+    # What the client will believe after this STORE: the flags it was last
+    # told, changed as it asked. Where the store's answer differs, another
+    # session changed the message meanwhile and the client was not told yet;
+    # noting our own change makes the view current, so that change would
+    # never be reported (the consistency checker caught this on PostgreSQL).
+    asked = {f.lower() for f in flags}
+    stale = set()
+    for u in updates:
+        if u.uid in view.meta:
+            told = {f.lower() for f in view.meta[u.uid].flags}
+            expected = {FlagMode.ADD: told | asked, FlagMode.REMOVE: told - asked}.get(mode, asked)
+            if expected != {f.lower() for f in u.flags}:
+                stale.add(u.uid)
     view.note_own_flags([(u.uid, u.flags, u.modseq) for u in updates])
     # RFC 9051 6.4.6: the new flags of each message, also those whose flags
     # did not change (Dovecot sends them all too). A CONDSTORE client gets
     # the MODSEQ of each, and a FETCH even after .SILENT for the messages
     # changed (RFC 7162 3.1.3); a QRESYNC client also the UID (3.2.4).
     # Item order as Dovecot's: UID, MODSEQ, FLAGS.
+    # After .SILENT the FLAGS still go out where the client's idea is stale.
     if request.silent:
-        targets = [u.uid for u in updates] if session.condstore else []
+        targets = [u.uid for u in updates if session.condstore or u.uid in stale]
     else:
         targets = uids
     for uid in targets:
@@ -61,7 +75,7 @@ async def store(session, tag: str, request) -> Tagged:
             items.append(("UID", uid))
         if session.condstore:
             items.append(("MODSEQ", (m.modseq,)))
-        if not request.silent:
+        if not request.silent or uid in stale:
             items.append(("FLAGS", session.flags_for(uid, m.flags)))
         session.send(Fetch(view.seq_of(uid), tuple(items)))
     if failed:
