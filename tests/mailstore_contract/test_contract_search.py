@@ -282,9 +282,15 @@ def test_trigrams_present_but_not_in_sequence_are_not_a_match(backend):
 # as tests/unit/mailstore/test_search_index.py). One store per backend; each
 # example gets a mailbox of its own.
 
+# ASCII words, words with digits, ASCII beside non-ASCII letters in one word
+# ("caféwrote", "\u212aelvin" folds to "kelvin"), and words joined with no
+# separator: ASCII-alnum needles (the embedded store's word path) inside
+# longer words, whole words and across separators.
 WORDS = ["alpha", "Beta", "GAMMA", "straße", "STRASSE", "café", "cafe", "邮件系统", "系统日志", "ΣΊΣΥΦΟΣ",
-         "ﬁnal", "x", "ab", "quux-42", "İstanbul", "ǅemal", "ﬀ", "50%_off"]
-text = st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join)
+         "ﬁnal", "x", "ab", "quux-42", "İstanbul", "ǅemal", "ﬀ", "50%_off",
+         "wrote", "reWrote", "caféwrote", "\u212aelvin", "beta42x", "wrote:"]
+text = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from([" ", " ", "", "\n", "-", "_"])),
+                max_size=6).map(lambda ws: "".join(w + sep for w, sep in ws))
 message = st.builds(
     lambda subject, body, spam, html: (msg(subject=subject, body=body, headers=f"X-Spam: {spam}\n") if not html else
                                        msg(subject=subject, body=f"<p>{body}</p><b>{spam}</b>", headers="",
@@ -295,7 +301,11 @@ needle = st.one_of(
     st.builds(lambda w, i, j: w[min(i, j):max(i, j)], st.sampled_from(WORDS), st.integers(0, 8),
               st.integers(0, 8)),
     st.builds(lambda a, b: a + " " + b, st.sampled_from(WORDS), st.sampled_from(WORDS)),
-    st.sampled_from(["SUBJECT: ", "x-spam: y", "o\ns", "ss", "SS", "lpha beta", "a%e", "0%_"]),
+    # across the end of one word and the start of the next, joined or not
+    st.builds(lambda a, b, sep, i: (a + sep + b)[max(0, len(a) - i):len(a) + len(sep) + 3],
+              st.sampled_from(WORDS), st.sampled_from(WORDS), st.sampled_from(["", " "]), st.integers(1, 4)),
+    st.sampled_from(["SUBJECT: ", "x-spam: y", "o\ns", "ss", "SS", "lpha beta", "a%e", "0%_", "rote", "te wr",
+                     "ewrot", "kelvin", "42x", "ritewrote"]),
 ).flatmap(lambda w: st.sampled_from([w, w.upper(), w.lower(), w.swapcase()]))
 leaf = st.one_of(
     st.builds(s.Body, needle), st.builds(s.Text, needle),

@@ -307,7 +307,7 @@ def test_store_not_open_is_a_temporary_error(tmp_path):
 
 
 def test_constants_match_schema():
-    assert store_module.SCHEMA_VERSION == 6
+    assert store_module.SCHEMA_VERSION == 7
 
 
 def test_writers_of_every_process_take_the_write_lock(tmp_path):

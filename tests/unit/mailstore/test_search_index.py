@@ -244,3 +244,162 @@ def test_a_version_2_store_is_migrated_its_old_index_dropped_and_rebuilt(tmp_pat
     assert "search_text" not in names and {"search_doc", "search_body", "search_hdr", "search_fields"} <= names
     assert sql(path, "SELECT count(*) FROM search_doc") == [(1,)]
     assert sql(path, "SELECT count(*) FROM search_dead") == [(0,)]
+
+
+# -- the word path (schema_007.sql) ------------------------------------------
+
+WORD_BODIES = ["he wrote back", "it was rewrote, then", "wrote:quickly", "caféwrote 42x", "te wr alone",
+               "nothing to see", "\u212aelvin wrote", "ROTE learning"]
+WORD_NEEDLES = ["wrote", "rote", "WROTE", "ewro", "quickly", "42x", "kelvin", "caféwrote", "te wr",
+                "e wr", "rot", "absent", "ote le"]
+
+
+def spy_word_path(monkeypatch) -> list[tuple[str, bool]]:
+    """Record (needle, answered by the word path) per call of _word_hits."""
+    calls: list[tuple[str, bool]] = []
+    real = store_module._word_hits
+
+    def spy(conn, mailbox_id, needle):
+        found = real(conn, mailbox_id, needle)
+        calls.append((needle, found is not None))
+        return found
+    monkeypatch.setattr(store_module, "_word_hits", spy)
+    return calls
+
+
+async def both_paths(store, box_id, key, monkeypatch) -> tuple[set[int], set[int]]:
+    """(the answer as given, the answer of the trigram path with confirmation)."""
+    found = (await hits(store, box_id, key))
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "_NOWORDS_MAX", -1)  # the word path never applies
+        confirmed = await hits(store, box_id, key)
+    assert found[1] == confirmed[1] == set()
+    return found[0], confirmed[0]
+
+
+def test_word_path_for_ascii_needles_equals_the_confirmed_answer(tmp_path, monkeypatch):
+    """An ASCII letters-and-digits needle is answered from the word index
+    (inside a longer word too: "rote" in "wrote" and "rewrote"), with no
+    confirmation, and the answer is the trigram path's; a needle with a
+    space ("te wr") or other characters never takes it."""
+    calls = spy_word_path(monkeypatch)
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        uids = {text: await add(store, msg(body=text)) for text in WORD_BODIES}
+        await store.update_search_index()
+        assert sql_rows(store, "SELECT count(*) FROM search_nowords") == [(0,)]
+        box = await store.get_mailbox(ALICE, "INBOX")
+        for needle in WORD_NEEDLES:
+            for key in (s.Body(needle), s.Text(needle)):
+                calls.clear()
+                found, confirmed = await both_paths(store, box.id, key, monkeypatch)
+                assert found == confirmed, key
+                reference = {uids[t] for t in WORD_BODIES if s.fold(needle) in s.fold(t)}
+                if isinstance(key, s.Body):
+                    assert found == reference, key
+                word = needle.isascii() and needle.isalnum()
+                assert calls[:1] == ([(s.fold(needle), True)] if word else []), key
+        assert await hits(store, box.id, s.Body("rote")) == (
+            {uids["he wrote back"], uids["it was rewrote, then"], uids["wrote:quickly"], uids["caféwrote 42x"],
+             uids["\u212aelvin wrote"], uids["ROTE learning"]}, set())
+        assert await hits(store, box.id, s.Body("te wr")) == ({uids["te wr alone"]}, set())
+    run(str(tmp_path / "s"), body)
+    assert not store_module._fts_term(s.Body("te wr")).words
+    assert store_module._fts_term(s.Body("Rote")).words
+
+
+def sql_rows(store, query, *args):
+    return sql(store.data_dir, query, *args)
+
+
+def test_word_path_falls_back_for_needles_in_too_many_words(tmp_path, monkeypatch):
+    calls = spy_word_path(monkeypatch)
+    monkeypatch.setattr(store_module, "_WORD_TERMS_MAX", 2)
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        uid = await add(store, msg(body="wrote rewrote wrotes"))
+        await add(store, msg(body="other"))
+        await store.update_search_index()
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("rote")) == ({uid}, set())
+        assert calls == [("rote", False)]
+    run(str(tmp_path / "s"), body)
+
+
+def test_a_doc_with_a_run_fts5_may_truncate_is_confirmed(tmp_path, monkeypatch):
+    """A word over 32 KB is cut by FTS5: a doc with a run of 8192 characters
+    without an ASCII separator gets no words and is confirmed; its row goes
+    with the doc."""
+    calls = spy_word_path(monkeypatch)
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        long_uid = await add(store, msg(body="é" * 20000 + "needle42 tail"))
+        short = await add(store, msg(body="a needle42 here"))
+        await store.update_search_index()
+        assert sql_rows(store, "SELECT pending FROM search_nowords") == [(0,)]
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("needle42")) == ({long_uid, short}, set())
+        assert await hits(store, box.id, s.Body("eedle4")) == ({long_uid, short}, set())
+        assert calls and all(taken for _, taken in calls)
+        await store.store_flags(box.id, [long_uid], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id)
+        await store.store_flags(box.id, [short], FlagMode.ADD, ["\\Seen"])  # collects the blob
+        await store.update_search_index()
+        assert sql_rows(store, "SELECT count(*) FROM search_nowords") == [(0,)]
+        assert await hits(store, box.id, s.Body("needle42")) == ({short}, set())
+        assert (await store.check()).clean
+    run(str(tmp_path / "s"), body)
+
+
+def test_a_version_6_store_gets_its_words_backfilled(tmp_path, monkeypatch):
+    """Docs indexed before version 7 are listed in search_nowords (pending)
+    by the migration: confirmed while listed, given their words by the
+    indexer; a doc dropped before its words came is not 'deleted' from the
+    word index (it has no rows there)."""
+    path = str(tmp_path / "s")
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 6)
+    texts = ["he wrote back", "rewrote it", "nothing", "wrote twice, dropped", "ROTE learning"]
+
+    async def old(store):
+        await store.create_account(ALICE, "h")
+        for text in texts:
+            await add(store, msg(body=text))
+        await store.update_search_index()
+    run(path, old)
+    assert sql(path, "PRAGMA user_version") == [(6,)]
+    names = {r[0] for r in sql(path, "SELECT name FROM sqlite_master")}
+    assert "search_bodywords" not in names
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 7)
+    calls = spy_word_path(monkeypatch)
+
+    async def new(store):
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert sql_rows(store, "SELECT count(*), min(pending) FROM search_nowords") == [(5, 1)]
+        # Listed docs are confirmed: the same answer before the backfill.
+        assert await hits(store, box.id, s.Body("rote")) == ({1, 2, 4, 5}, set())
+        assert calls == [("rote", True)]
+        # One drops before it has words, then the backfill.
+        await store.store_flags(box.id, [4], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id)
+        await store.store_flags(box.id, [1], FlagMode.ADD, ["\\Seen"])  # collects the blob
+        assert await store.update_search_index() == 4
+        assert sql_rows(store, "SELECT count(*) FROM search_nowords") == [(0,)]
+        assert sql_rows(store, "SELECT count(*) FROM search_vocab WHERE term IN ('wrote', 'rewrote', 'rote')") == [(3,)]
+        for needle in ("rote", "wrote", "ewrot", "nothing", "twice", "te ba"):
+            found, confirmed = await both_paths(store, box.id, s.Body(needle), monkeypatch)
+            assert found == confirmed == {u for u, t in enumerate(texts, 1) if needle in t.casefold() and u != 4}
+        # Deleting after the backfill removes the doc's words.
+        await store.store_flags(box.id, [2], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id)
+        await store.store_flags(box.id, [1], FlagMode.ADD, ["\\Flagged"])
+        await store.update_search_index()
+        assert await hits(store, box.id, s.Body("rewrote")) == (set(), set())
+        assert (await store.check()).clean
+    run(path, new)
+    docs = sql(path, "SELECT doc FROM blobs WHERE doc IS NOT NULL")
+    words = sql(path, "SELECT rowid FROM search_bodywords WHERE search_bodywords MATCH 'wrote OR rote OR rewrote'")
+    assert sorted(words) == sorted(d for d in docs if d in words) and len(words) == 2  # msgs 1 and 5 remain
+    sql(path, "INSERT INTO search_bodywords(search_bodywords) VALUES ('integrity-check')")
