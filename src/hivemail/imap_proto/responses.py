@@ -723,8 +723,8 @@ def _body(w: _Writer, resp: Response) -> bool:  # noqa: C901 - one flat dispatch
             _body(w, ESearch(tag, uid, all=all_set, modseq=modseq if numbers else None))
         case Search(numbers, modseq):
             w.raw(b"* SEARCH")
-            for n in numbers:
-                w.raw(b" %d" % n)
+            if numbers:  # one join: a SEARCH may name 100,000 messages
+                w.raw(b" " + " ".join(map(str, numbers)).encode())
             if modseq is not None and numbers:
                 w.raw(b" (MODSEQ %d)" % modseq)
         case ESearch(tag, uid, min_, max_, all_, count, modseq):
