@@ -403,3 +403,43 @@ def test_a_version_6_store_gets_its_words_backfilled(tmp_path, monkeypatch):
     words = sql(path, "SELECT rowid FROM search_bodywords WHERE search_bodywords MATCH 'wrote OR rote OR rewrote'")
     assert sorted(words) == sorted(d for d in docs if d in words) and len(words) == 2  # msgs 1 and 5 remain
     sql(path, "INSERT INTO search_bodywords(search_bodywords) VALUES ('integrity-check')")
+
+
+def test_many_hits_are_mapped_through_the_mailboxs_document_map(tmp_path, monkeypatch):
+    """A common word's documents go to UIDs through a per-mailbox map kept
+    between searches (``_doc_map``); whatever changes the mapping (an
+    append, a copy in, an expunge, a blob indexed anew, one unindexed by
+    repair) must make the next search see the change."""
+    monkeypatch.setattr(store_module, "_LOOKUP_MAX", 0)  # always the map
+    built = []
+    real = store_module._doc_map
+
+    def spy(conn, mailbox_id):
+        before = dict(store_module._DOC_MAPS)
+        mapping = real(conn, mailbox_id)
+        built.append(store_module._DOC_MAPS != before)
+        return mapping
+    monkeypatch.setattr(store_module, "_doc_map", spy)
+
+    async def body(store):
+        await store.create_account(ALICE, "h")
+        a = await add(store, msg(body="she wrote it"))
+        b = await add(store, msg(body="nothing here"))
+        c = await add(store, msg(body="rewrote twice"))
+        await store.update_search_index()
+        box = await store.get_mailbox(ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("wrote")) == ({a, c}, set())
+        assert await hits(store, box.id, s.Body("wrote")) == ({a, c}, set())
+        assert built[-2:] == [True, False]  # built once, then reused
+        # A copy of the same bytes into the mailbox: the same document, two UIDs.
+        [(_, d)] = await store.copy(box.id, [a], ALICE, "INBOX")
+        assert await hits(store, box.id, s.Body("wrote")) == ({a, c, d}, set())
+        await store.store_flags(box.id, [c], FlagMode.ADD, ["\\Deleted"])
+        await store.expunge(box.id, [c])
+        assert await hits(store, box.id, s.Body("wrote")) == ({a, d}, set())
+        e = await add(store, msg(body="wrote again"))
+        assert (await hits(store, box.id, s.Body("wrote")))[1] == {e}  # not indexed yet
+        await store.update_search_index()
+        assert await hits(store, box.id, s.Body("wrote")) == ({a, d, e}, set())
+        assert b not in (await hits(store, box.id, s.Body("wrote")))[0]
+    run(str(tmp_path / "s"), body)
