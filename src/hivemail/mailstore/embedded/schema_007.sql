@@ -44,4 +44,10 @@ CREATE TABLE search_nowords (
 
 INSERT INTO search_nowords(doc, pending) SELECT doc, 1 FROM search_doc;
 
+-- A mailbox's document -> UID map (store.py _doc_map) from the messages
+-- and this index alone: a blobs row carries the analysis (~5 KB), which a
+-- join through the table reads for every message (100,000: 2.2 s, 165 ms
+-- through this index).
+CREATE INDEX blobs_doc_by_id ON blobs(id, doc) WHERE doc IS NOT NULL;
+
 PRAGMA user_version = 7;

@@ -2147,8 +2147,9 @@ def _doc_map(conn: sqlite3.Connection, mailbox_id: int) -> dict[int, Any]:
     if cached is not None and cached[0] == key:
         return cached[1]
     mapping: dict[int, Any] = {}
-    for uid, doc in conn.execute("SELECT m.uid, b.doc FROM messages m JOIN blobs b ON b.id = m.blob_id"
-                                 " WHERE m.mailbox_id = ? AND b.doc IS NOT NULL", (mailbox_id,)):
+    for uid, doc in conn.execute("SELECT m.uid, b.doc FROM messages m JOIN blobs b INDEXED BY blobs_doc_by_id"
+                                 " ON b.id = m.blob_id WHERE m.mailbox_id = ? AND b.doc IS NOT NULL",
+                                 (mailbox_id,)):
         had = mapping.get(doc)
         mapping[doc] = uid if had is None else ([had, uid] if isinstance(had, int) else had + [uid])
     with _DOC_MAPS_LOCK:
