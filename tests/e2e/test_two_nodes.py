@@ -26,6 +26,10 @@ from tests.support import postgres
 from tests.support.backend import pair
 from tests.support.server import HivemailServer, cli
 
+# Picks its own storage (one database for both nodes) whatever the pass:
+# run once, in the first pass.
+pytestmark = pytest.mark.embedded_only
+
 USER = "user@example.org"
 PASSWORD = "secret"
 MESSAGE = b"From: a@example.com\r\nTo: user@example.org\r\nSubject: hello\r\n\r\nbody\r\n"

@@ -533,7 +533,11 @@ def check_store(world: World, data_dir, label: str) -> None:
 
 # -- the loop ---------------------------------------------------------------
 
-@pytest.mark.parametrize("nodes", [1, 2], ids=["one-node", "two-nodes-postgresql"])
+# The two-node case picks its own storage (PostgreSQL in either pass), so it
+# runs once, in the first pass (embedded_only: "left out of the PostgreSQL
+# pass", as test_migrate and test_two_nodes are).
+@pytest.mark.parametrize("nodes", [1, pytest.param(2, marks=pytest.mark.embedded_only)],
+                         ids=["one-node", "two-nodes-postgresql"])
 def test_acknowledged_work_survives_sigkill_under_mixed_load(tmp_path, nodes):
     """``nodes`` = 2: two servers on one PostgreSQL database (issue 9), the
     load spread over both, one node (now and then both) killed at a time."""

@@ -8,8 +8,10 @@ with a fresh PostgreSQL database on this test process's throwaway cluster
 ``--storage URL``. The data directory still holds what is node-local (TLS
 certificate, POP3 locks, the outgoing queue).
 
-Tests that are about the embedded store's files themselves carry
-``@pytest.mark.embedded_only`` and are left out of the PostgreSQL pass.
+Tests that are about the embedded store's files themselves, or that
+choose their storage themselves (two nodes on one database, ``migrate``),
+carry ``@pytest.mark.embedded_only`` and are left out of the PostgreSQL
+pass: run once, in the first.
 """
 
 from __future__ import annotations

@@ -57,11 +57,17 @@ def _stop_orphans(bindir: Path) -> None:
             owner = int(Path(root, "owner").read_text())
         except (OSError, ValueError):
             continue
-        if pid_alive(owner):
-            continue
-        subprocess.run([*_as_postgres(), str(bindir / "pg_ctl"), "-D", os.path.join(root, "data"), "-m",
-                        "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+        if not pid_alive(owner):
+            _stop(bindir, Path(root))
+
+
+def _stop(bindir: Path, root: Path) -> None:
+    """Stop the cluster under ``root`` (by its data directory: its own
+    postmaster) and remove it."""
+    if (root / "data").exists():
+        subprocess.run([*_as_postgres(), str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -107,10 +113,7 @@ class Cluster:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.data.exists():
-            subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                            "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
+        _stop(self.bindir, self.root)
 
 
 def cluster() -> Cluster:

@@ -482,20 +482,26 @@ class ManageSieveServerConnection:
             return limits.max_name_octets
         return limits.max_string
 
-    def _command(self) -> Reading[None]:
-        """Read, check and emit one command, top to bottom."""
-        limits = self.limits
-        # command = (command-any / command-auth / command-nonauth) CRLF
+    def _line_tokens(self, continuation: bool) -> Reading[tuple[list, LiteralMarker | None]]:
+        """One line read and lexed (the command's first, or the rest after a
+        literal); a line too long or that does not lex refuses the command."""
         try:
             line = yield from self._read_line()
         except _LineTooLong as exc:
             yield from self._refuse(
-                f"Line too long (limit {limits.max_line} octets)", find_literal_marker(exc.tail)
+                f"Line too long (limit {self.limits.max_line} octets)", find_literal_marker(exc.tail)
             )
         try:
-            tokens, marker = self._lex(line, continuation=False)
+            return self._lex(line, continuation=continuation)
         except ParseError as exc:
             yield from self._refuse(exc.text, find_literal_marker(line))
+        raise AssertionError("unreachable: _refuse never returns")
+
+    def _command(self) -> Reading[None]:
+        """Read, check and emit one command, top to bottom."""
+        limits = self.limits
+        # command = (command-any / command-auth / command-nonauth) CRLF
+        tokens, marker = yield from self._line_tokens(continuation=False)
         name = command_name(tokens[0]) if tokens else None
         if name is None:
             yield from self._refuse("Expected a command name", marker)
@@ -509,16 +515,7 @@ class ManageSieveServerConnection:
         while marker is not None:
             data = yield from self._literal(spec, len(args), marker)
             args.append(String(data, literal=True))
-            try:
-                line = yield from self._read_line()
-            except _LineTooLong as exc:
-                yield from self._refuse(
-                    f"Line too long (limit {limits.max_line} octets)", find_literal_marker(exc.tail)
-                )
-            try:
-                more, marker = self._lex(line, continuation=True)
-            except ParseError as exc:
-                yield from self._refuse(exc.text, find_literal_marker(line))
+            more, marker = yield from self._line_tokens(continuation=True)
             args.extend(more)
         try:
             request = spec.parse(Args(args, name, max_name=limits.max_name_octets))

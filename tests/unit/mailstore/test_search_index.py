@@ -8,7 +8,6 @@ equality with the reference scan) is in
 from __future__ import annotations
 
 import asyncio
-import base64
 import fcntl
 import os
 import sqlite3
@@ -88,28 +87,6 @@ def test_copy_shares_the_index_row_and_expunge_drops_it_with_the_blob(tmp_path):
         assert sql(path, "SELECT count(*) FROM search_doc") == [(1,)]
         assert await hits(store, archive.id, s.Body("needle")) == (set(), set())
     run(path, body)
-
-
-CJK = "关于邮件服务器的配置说明：请检查邮件系统日志"
-
-
-HTML_WITH_ATTACHMENT = normalise_crlf(b"""From: a@example.org
-Subject: html
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="b"
-
---b
-Content-Type: text/html; charset=utf-8
-
-<html><head><style>p { color: red }</style></head><body><p>Caf&eacute; <b>bold</b>er
-<a href="http://tracker.example/x">the link</a></p><script>var hidden = 1</script></body></html>
---b
-Content-Type: application/pdf; name="Quarterly-R\xc3\xa9sum\xc3\xa9.pdf"
-Content-Disposition: attachment; filename*=utf-8''Quarterly-R%C3%A9sum%C3%A9.pdf
-Content-Transfer-Encoding: base64
-
-""" + base64.encodebytes(b"%PDF binarysecret") + b"""--b--
-""")
 
 
 def test_one_process_indexes_at_a_time(tmp_path):

@@ -27,6 +27,24 @@ def normalise_flags(flags) -> list[str]:
     return out
 
 
+def _stale(view, updates, mode: FlagMode, flags: list[str]) -> set[int]:
+    """UIDs whose new flags are not what the client expects: the flags it
+    was last told, changed as it asked. There another session changed the
+    message meanwhile and the client was not told yet; noting our own change
+    makes the view current, so after .SILENT that change would never be
+    reported (the consistency checker caught this on PostgreSQL). Without
+    .SILENT the FLAGS go out anyway, so only .SILENT asks."""
+    asked = {f.lower() for f in flags}
+    stale = set()
+    for u in updates:
+        if u.uid in view.meta:
+            told = {f.lower() for f in view.meta[u.uid].flags}
+            expected = {FlagMode.ADD: told | asked, FlagMode.REMOVE: told - asked}.get(mode, asked)
+            if expected != {f.lower() for f in u.flags}:
+                stale.add(u.uid)
+    return stale
+
+
 async def store(session, tag: str, request) -> Tagged:
     view = session.state.view
     if view.read_only:
@@ -42,19 +60,7 @@ async def store(session, tag: str, request) -> Tagged:
     updates, failed = await session.store.store_flags(
         view.mailbox_id, uids, mode, flags, unchanged_since=request.unchanged_since
     )
-    # What the client will believe after this STORE: the flags it was last
-    # told, changed as it asked. Where the store's answer differs, another
-    # session changed the message meanwhile and the client was not told yet;
-    # noting our own change makes the view current, so that change would
-    # never be reported (the consistency checker caught this on PostgreSQL).
-    asked = {f.lower() for f in flags}
-    stale = set()
-    for u in updates:
-        if u.uid in view.meta:
-            told = {f.lower() for f in view.meta[u.uid].flags}
-            expected = {FlagMode.ADD: told | asked, FlagMode.REMOVE: told - asked}.get(mode, asked)
-            if expected != {f.lower() for f in u.flags}:
-                stale.add(u.uid)
+    stale = _stale(view, updates, mode, flags) if request.silent else set()
     view.note_own_flags([(u.uid, u.flags, u.modseq) for u in updates])
     # RFC 9051 6.4.6: the new flags of each message, also those whose flags
     # did not change (Dovecot sends them all too). A CONDSTORE client gets

@@ -186,9 +186,7 @@ class PostgresBase:
             async with pool.acquire() as conn:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     return await fn(conn, *args)
-        except _UNAVAILABLE as exc:
-            raise temp(exc) from exc
-        except asyncpg.exceptions.PostgresError as exc:
+        except (*_UNAVAILABLE, asyncpg.exceptions.PostgresError) as exc:
             raise temp(exc) from exc
 
     async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -208,11 +206,7 @@ class PostgresBase:
                     raise MailError(ErrorKind.TEMP, "database too busy (deadlocks); try again") from None
                 await asyncio.sleep(0.01 * (attempt + 1))
                 continue
-            except MailError:
-                raise
-            except _UNAVAILABLE as exc:
-                raise temp(exc) from exc
-            except asyncpg.exceptions.PostgresError as exc:
+            except (*_UNAVAILABLE, asyncpg.exceptions.PostgresError) as exc:
                 raise temp(exc) from exc
             await self._committed(ctx)
             return result
